@@ -1,0 +1,18 @@
+"""lstsd-edu: Long Short-Term Sample Distillation, to read, run and explore.
+
+The pieces, in the order data flows through them:
+
+    data.load_dataset  ->  models.build_model  ->  methods.build_method (buffer.SnapshotBuffer,
+    losses.lstsd_loss)  ->  trainer.Trainer  ->  history DataFrames  ->  plots / widgets
+
+`experiments.compare` runs all of it for several methods and seeds.
+"""
+from .buffer import SnapshotBuffer, Teachers
+from .data import Dataset, TensorData, add_label_noise, load_dataset
+from .errors import ConfigError
+from .losses import lstsd_loss, per_sample_ce, per_sample_kl
+from .methods import METHODS, Method, SampleDistillation, build_method
+from .models import MODELS, build_model
+from .trainer import Trainer, get_device, seed_everything
+
+__version__ = "0.1.0"

@@ -1,0 +1,177 @@
+"""Presets, and `compare()` / `sweep()`: whole experiments that return DataFrames.
+
+    summary, history = compare(["ce", "lstsd"], dataset="mnist1d", noise=0.3, seeds=[0, 1, 2])
+
+Each dataset has documented defaults (`PRESETS`): the model, the optimiser settings and the LSTSD
+hyperparameters. The LSTSD defaults for MNIST-1D were chosen by the sweep recorded in
+`benchmarks/sweep_mnist1d.md` (command and table there); the paper's own values are not known to
+us (we hold only its abstract), so none are claimed.
+
+Fast mode — the one place it is read: `LSTSD_EDU_FAST=1` in the environment (CI sets it) shortens
+every preset to a few epochs, so notebooks and smoke tests run in seconds. Results in fast mode
+are not meant to be read as accuracies.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+
+import pandas as pd
+import torch
+
+from .data import load_dataset
+from .errors import ConfigError, check_choice, check_range
+from .methods import METHODS, SampleDistillation, build_method
+from .models import build_model
+from .trainer import Trainer, get_device, seed_everything
+
+
+def fast_mode() -> bool:
+    """True when `LSTSD_EDU_FAST` is set to 1/true/yes (the only place the variable is read)."""
+    return os.environ.get("LSTSD_EDU_FAST", "").strip().lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one training run needs besides the method name and the seed."""
+
+    dataset: str = "mnist1d"
+    model: str = "cnn1d"
+    noise: float = 0.0
+    noise_kind: str = "symmetric"
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    # LSTSD (also used by `short` and `long`, see methods.py)
+    lag: int = 10
+    long_mode: str = "sliding"
+    w_long: float = 0.4
+    w_short: float = 0.4
+    temperature: float = 1.0
+    ramp: int = 0  # epochs over which the distillation weights grow linearly from 0
+    width: int | None = None  # channels of a CNN, hidden units of the MLP (None: the model's own)
+    label_smoothing: float = 0.1
+    device: str = "auto"
+
+    def validate(self) -> "Config":
+        from .data import LOADERS, NOISE_KINDS
+        from .models import MODELS
+        from .trainer import DEVICES
+
+        check_choice("dataset", self.dataset, tuple(LOADERS))
+        check_choice("model", self.model, tuple(MODELS))
+        check_range("noise", self.noise, 0.0, 1.0, high_inclusive=False)
+        check_choice("noise_kind", self.noise_kind, NOISE_KINDS)
+        check_range("epochs", self.epochs, 1, 100_000, integer=True)
+        check_range("batch_size", self.batch_size, 1, 1 << 20, integer=True)
+        check_choice("device", self.device, DEVICES)
+        # builds (and so validates) the LSTSD hyperparameters even if only `ce` will run
+        SampleDistillation(self.w_long, self.w_short, self.lag, self.long_mode, self.temperature,
+                           ramp=self.ramp)
+        return self
+
+
+# Documented defaults per dataset; see the module docstring for how they were chosen.
+PRESETS: dict[str, Config] = {
+    "mnist1d": Config(dataset="mnist1d", model="cnn1d", epochs=60, batch_size=128, lr=0.1,
+                      weight_decay=5e-4, lag=10, long_mode="sliding", w_long=0.4, w_short=0.4,
+                      temperature=1.0),
+    "digits": Config(dataset="digits", model="cnn2d", epochs=60, batch_size=64, lr=0.05,
+                     weight_decay=5e-4, lag=10, long_mode="sliding", w_long=0.4, w_short=0.4,
+                     temperature=1.0),
+}
+FAST_EPOCHS = 4
+
+
+def preset(dataset: str, **overrides) -> Config:
+    """The dataset's defaults with `overrides` applied (None values are ignored); validated."""
+    check_choice("dataset", dataset, tuple(PRESETS))
+    config = replace(PRESETS[dataset], **{k: v for k, v in overrides.items() if v is not None})
+    if fast_mode() and overrides.get("epochs") is None:
+        config = replace(config, epochs=min(config.epochs, FAST_EPOCHS))
+    return config.validate()
+
+
+@dataclass
+class Run:
+    """The outcome of one training run."""
+
+    method: str
+    seed: int
+    config: Config
+    trainer: Trainer = field(repr=False)
+
+    @property
+    def history(self) -> pd.DataFrame:
+        return self.trainer.history
+
+    def summary(self) -> dict:
+        h = self.trainer.history
+        c = self.config
+        return dict(method=self.method, seed=self.seed, dataset=c.dataset, model=c.model,
+                    noise=c.noise, noise_kind=c.noise_kind, epochs=c.epochs,
+                    final_test_acc=h.test_acc.iloc[-1], best_test_acc=h.test_acc.max(),
+                    seconds_per_epoch=h.seconds.median(), buffer_bytes=self.trainer.method.state_bytes,
+                    extra_forward_passes=self.trainer.method.extra_forward_passes)
+
+
+def train(method: str, config: Config, seed: int = 0, *, progress: bool = False,
+          diagnostics: bool = False, data=None) -> Run:
+    """Train one model with one method; the data's label noise is drawn with the noise seed 0
+    (the same noisy labels for every method and seed), the model and shuffling with `seed`."""
+    check_choice("method", method, METHODS)
+    if data is None:
+        data = load_dataset(config.dataset, config.noise, config.noise_kind)
+    seed_everything(seed)
+    model = build_model(config.model, data.input_shape, data.num_classes,
+                        **({"width": config.width} if config.width else {}))
+    built = build_method(method, w_long=config.w_long, w_short=config.w_short, lag=config.lag,
+                         long_mode=config.long_mode, temperature=config.temperature,
+                         ramp=config.ramp, label_smoothing=config.label_smoothing)
+    trainer = Trainer(model, built, data, epochs=config.epochs, batch_size=config.batch_size,
+                      lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+                      device=config.device, seed=seed, progress=progress, diagnostics=diagnostics)
+    trainer.fit()
+    return Run(method, seed, config, trainer)
+
+
+def compare(methods: list[str], config: Config, seeds: list[int] = (0, 1, 2), *,
+            progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train every method with every seed on the same data. Returns (summary, history).
+
+    Runs go seed by seed, method by method inside a seed, so that methods being compared are
+    timed side by side under the same machine load.
+    """
+    for m in methods:
+        check_choice("method", m, METHODS)
+    if not methods:
+        raise ConfigError("methods must name at least one method; got none")
+    data = load_dataset(config.dataset, config.noise, config.noise_kind)
+    summaries, histories = [], []
+    from tqdm.auto import tqdm
+    jobs = [(seed, m) for seed in seeds for m in methods]
+    for seed, m in tqdm(jobs, desc="runs", disable=not progress):
+        run = train(m, config, seed, data=data)
+        summaries.append(run.summary())
+        histories.append(run.history.assign(method=m, seed=seed))
+    history = pd.concat(histories, ignore_index=True)
+    history = history[["method", "seed"] + [c for c in history.columns if c not in ("method", "seed")]]
+    return pd.DataFrame(summaries), history
+
+
+def table(summary: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std over seeds per method, plus seconds per epoch relative to `ce` if present."""
+    g = summary.groupby("method", sort=False)
+    out = pd.DataFrame({
+        "final_acc_mean": g.final_test_acc.mean(), "final_acc_std": g.final_test_acc.std(ddof=0),
+        "best_acc_mean": g.best_test_acc.mean(),
+        "sec_per_epoch": g.seconds_per_epoch.median(), "buffer_bytes": g.buffer_bytes.first(),
+    })
+    if "ce" in out.index:
+        # the ratio of medians is taken per seed (same-run pairs), then its median over seeds
+        per_seed = summary.pivot_table(index="seed", columns="method", values="seconds_per_epoch")
+        out["cost_vs_ce"] = (per_seed.div(per_seed["ce"], axis=0)).median()
+    return out

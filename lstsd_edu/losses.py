@@ -1,0 +1,75 @@
+"""The LSTSD loss, and the per-sample divergences used to look inside training.
+
+For a batch of B samples with student logits z_i, labels y_i, temperature τ and weights
+w_long, w_short (w_ce = 1 − w_long − w_short ≥ 0), the loss is
+
+    L = 1/B Σ_i [ w_ce,i · CE(z_i, y_i)
+                  + τ² · w_long  · m_long,i  · KL(p_long,i  ‖ softmax(z_i / τ))
+                  + τ² · w_short · m_short,i · KL(p_short,i ‖ softmax(z_i / τ)) ]
+
+    w_ce,i = 1 − w_long · m_long,i − w_short · m_short,i
+
+where m_·,i ∈ {0, 1} says whether sample i has that teacher yet. A missing teacher hands its
+weight back to cross-entropy, so until records exist the loss *is* plain CE, and with
+w_long = w_short = 0 it is plain CE exactly, bit for bit. The τ² keeps the gradient of the soft
+terms on the same scale as CE's when τ changes (Hinton et al., 2015). Dividing the sum over all
+B samples by B is KL's `batchmean` reduction.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .buffer import Teachers
+
+
+def per_sample_ce(logits: torch.Tensor, targets: torch.Tensor,
+                  label_smoothing: float = 0.0) -> torch.Tensor:
+    """CE(z_i, y_i) for each sample: [B, C], [B] -> [B]."""
+    return F.cross_entropy(logits.float(), targets, reduction="none", label_smoothing=label_smoothing)
+
+
+def per_sample_kl(teacher_probs: torch.Tensor, student_logits: torch.Tensor,
+                  temperature: float = 1.0) -> torch.Tensor:
+    """KL(p_teacher,i ‖ softmax(z_i / τ)) = Σ_c p_c (log p_c − log q_c), per sample: -> [B].
+
+    Classes with p_c = 0 contribute 0 (PyTorch's `kl_div` uses 0·log 0 = 0), which is what a
+    top-k teacher needs.
+    """
+    log_q = F.log_softmax(student_logits.float() / temperature, dim=1)  # [B, C]
+    return F.kl_div(log_q, teacher_probs, reduction="none").sum(dim=1)  # [B]
+
+
+def soft_target_ce(target_probs: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """−Σ_c t_c log softmax(z)_c per sample, for methods whose target mixes label and teacher."""
+    return -(target_probs * F.log_softmax(logits.float(), dim=1)).sum(dim=1)  # [B]
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """τ² · KL(p_teacher ‖ softmax(z / τ)) with `batchmean` reduction (classic distillation term)."""
+    log_q = F.log_softmax(student_logits.float() / temperature, dim=1)
+    return temperature**2 * F.kl_div(log_q, teacher_probs, reduction="batchmean")
+
+
+def lstsd_loss(logits: torch.Tensor, targets: torch.Tensor, teachers: Teachers, w_long: float,
+               w_short: float, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss in the module docstring. Returns (loss, log_q), log_q = log softmax(z / τ) [B, C].
+
+    log_q is what the buffer records for this epoch, so handing it back saves a softmax. Both KL
+    terms share it, and KL(p ‖ q) = Σ p log p − Σ p log q, so the two teachers fold into one
+    mixture t_i = Σ_k w_k m_k,i p_k,i: one pass over [B, C] instead of two. `per_sample_kl` is
+    the term-by-term version the tests compare against.
+    """
+    weights = torch.tensor([[w_long], [w_short]], device=logits.device)  # [2, 1]
+    with torch.no_grad():  # teachers are constants
+        wm = weights * teachers.valid  # [2, B]  w_k · m_k,i
+        p = teachers.log_probs.exp()  # [2, B, C]
+        mix = (wm[:, :, None] * p).sum(0)  # [B, C]  t_i
+        plogp = (wm * (p * teachers.log_probs).sum(2)).sum(0)  # [B]  Σ_k w_k m_k,i Σ_c p log p
+    w_ce = 1.0 - wm.sum(0)  # [B]  per-sample fallback: a missing teacher's weight goes to CE
+    log_p = F.log_softmax(logits.float(), dim=1)  # [B, C]
+    ce = F.nll_loss(log_p, targets, reduction="none")  # [B]  CE(z_i, y_i)
+    log_q = log_p if temperature == 1.0 else F.log_softmax(logits.float() / temperature, dim=1)
+    # τ² Σ_k w_k m_k,i KL(p_k,i ‖ q_i) = τ² (Σ_k w_k m_k,i Σ_c p log p − Σ_c t_i,c log q_i,c)
+    soft = temperature**2 * (plogp - (mix * log_q).sum(1))  # [B]
+    return (w_ce * ce + soft).mean(), log_q
