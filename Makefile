@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 ## test: every test — the library, the notebooks (fast mode, nbval) and the browser test
 test: $(STAMP)
+	sh tests/browser/ensure_chromium.sh
 	LSTSD_EDU_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 ## lab: open the notebooks in JupyterLab

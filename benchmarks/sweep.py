@@ -21,11 +21,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lstsd_edu.experiments import preset, train  # noqa: E402
 
 
+def parse_value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def parse_grid(text: str) -> list[dict]:
     axes = {}
     for item in text.split():
         key, values = item.split("=")
-        axes[key] = [type(getattr(preset("mnist1d"), key))(v) for v in values.split(",")]
+        axes[key] = [parse_value(v) for v in values.split(",")]
     return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
 
 
@@ -60,6 +69,16 @@ def main() -> None:
     df = pd.DataFrame(rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False)
+    # a markdown table beside the CSV: mean (std) final test accuracy over seeds per point × method
+    keys = [k for k in points[0] if k != "noise"]
+    table = (df.groupby(keys + ["method"], sort=False).final_test_acc
+             .agg(lambda a: f"{a.mean():.3f} ({a.std(ddof=0):.3f})").unstack("method"))
+    command = "python benchmarks/sweep.py " + " ".join(
+        f'{a} "{v}"' if " " in v else f"{a} {v}" for a, v in zip(sys.argv[1::2], sys.argv[2::2]))
+    Path(args.out).with_suffix(".md").write_text(
+        f"`{command}`\n\nfinal test accuracy, mean (std) over seeds {args.seeds}; "
+        f"noise {args.noise}\n\n{table.to_markdown()}\n")
+    print(table.to_string())
 
 
 if __name__ == "__main__":

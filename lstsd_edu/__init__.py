@@ -15,4 +15,10 @@ from .methods import METHODS, Method, SampleDistillation, build_method
 from .models import MODELS, build_model
 from .trainer import Trainer, get_device, seed_everything
 
+__all__ = [
+    "SnapshotBuffer", "Teachers", "Dataset", "TensorData", "add_label_noise", "load_dataset",
+    "ConfigError", "lstsd_loss", "per_sample_ce", "per_sample_kl", "METHODS", "Method",
+    "SampleDistillation", "build_method", "MODELS", "build_model", "Trainer", "get_device",
+    "seed_everything",
+]
 __version__ = "0.1.0"

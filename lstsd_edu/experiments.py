@@ -1,11 +1,13 @@
 """Presets, and `compare()` / `sweep()`: whole experiments that return DataFrames.
 
-    summary, history = compare(["ce", "lstsd"], dataset="mnist1d", noise=0.3, seeds=[0, 1, 2])
+    config = preset("mnist1d", noise=0.3)                       # documented defaults + overrides
+    summary, history = compare(["ce", "lstsd"], config, seeds=[0, 1, 2])
+    grid = sweep("lstsd", config, {"lag": [5, 10, 20], "w_long": [0.2, 0.4]}, seeds=[0])
 
 Each dataset has documented defaults (`PRESETS`): the model, the optimiser settings and the LSTSD
-hyperparameters. The LSTSD defaults for MNIST-1D were chosen by the sweep recorded in
-`benchmarks/sweep_mnist1d.md` (command and table there); the paper's own values are not known to
-us (we hold only its abstract), so none are claimed.
+hyperparameters. The LSTSD defaults for MNIST-1D were chosen by the sweeps recorded in
+`benchmarks/results/sweep_mnist1d.md` (commands and tables there); the paper's own values are not
+known to us (we hold only its abstract), so none are claimed.
 
 Fast mode — the one place it is read: `LSTSD_EDU_FAST=1` in the environment (CI sets it) shortens
 every preset to a few epochs, so notebooks and smoke tests run in seconds. Results in fast mode
@@ -14,17 +16,15 @@ are not meant to be read as accuracies.
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
-import torch
 
 from .data import load_dataset
 from .errors import ConfigError, check_choice, check_range
-from .methods import METHODS, SampleDistillation, build_method
+from .methods import METHODS, BornAgain, SampleDistillation, build_method
 from .models import build_model
-from .trainer import Trainer, get_device, seed_everything
+from .trainer import Trainer, seed_everything
 
 
 def fast_mode() -> bool:
@@ -52,6 +52,8 @@ class Config:
     w_short: float = 0.4
     temperature: float = 1.0
     ramp: int = 0  # epochs over which the distillation weights grow linearly from 0
+    storage: str = "dense"  # buffer records: dense (all C classes) or topk (the k largest), buffer.py
+    k: int = 5  # classes a topk record keeps
     width: int | None = None  # channels of a CNN, hidden units of the MLP (None: the model's own)
     label_smoothing: float = 0.1
     device: str = "auto"
@@ -68,6 +70,8 @@ class Config:
         check_range("epochs", self.epochs, 1, 100_000, integer=True)
         check_range("batch_size", self.batch_size, 1, 1 << 20, integer=True)
         check_choice("device", self.device, DEVICES)
+        check_choice("storage", self.storage, ("dense", "topk"))
+        check_range("k", self.k, 1, 1_000_000, integer=True)
         # builds (and so validates) the LSTSD hyperparameters even if only `ce` will run
         SampleDistillation(self.w_long, self.w_short, self.lag, self.long_mode, self.temperature,
                            ramp=self.ramp)
@@ -77,12 +81,29 @@ class Config:
 # Documented defaults per dataset; see the module docstring for how they were chosen.
 PRESETS: dict[str, Config] = {
     "mnist1d": Config(dataset="mnist1d", model="cnn1d", epochs=60, batch_size=128, lr=0.1,
-                      weight_decay=5e-4, lag=10, long_mode="sliding", w_long=0.4, w_short=0.4,
-                      temperature=1.0),
+                      weight_decay=5e-4, lag=20, long_mode="sliding", w_long=0.3, w_short=0.5,
+                      temperature=2.0, ramp=20),
     "digits": Config(dataset="digits", model="cnn2d", epochs=60, batch_size=64, lr=0.05,
-                     weight_decay=5e-4, lag=10, long_mode="sliding", w_long=0.4, w_short=0.4,
-                     temperature=1.0),
+                     weight_decay=5e-4, lag=20, long_mode="sliding", w_long=0.3, w_short=0.5,
+                     temperature=2.0, ramp=20),
+    # CIFAR (issue #7): the usual ResNet recipe — SGD 0.1, momentum 0.9, weight decay 5e-4,
+    # batch 128, 200 epochs, the trainer's cosine schedule; on CUDA the trainer adds bf16 autocast
+    # and channels_last. The LSTSD values are MNIST-1D's, not tuned on CIFAR (no GPU run yet).
+    "cifar10": Config(dataset="cifar10", model="resnet32", epochs=200, batch_size=128, lr=0.1,
+                      momentum=0.9, weight_decay=5e-4, lag=20, long_mode="sliding", w_long=0.3,
+                      w_short=0.5, temperature=2.0, ramp=20),
+    "cifar100": Config(dataset="cifar100", model="resnet32", epochs=200, batch_size=128, lr=0.1,
+                       momentum=0.9, weight_decay=5e-4, lag=20, long_mode="sliding", w_long=0.3,
+                       w_short=0.5, temperature=2.0, ramp=20),
+    # text (issue #6): the generated task, 1-D CNN over embeddings; chosen by the sweep in
+    # benchmarks/results/sweep_textsynth.md (the ramp lets CE learn word order before teachers speak)
+    "textsynth": Config(dataset="textsynth", model="textcnn", epochs=20, batch_size=128, lr=0.3,
+                        weight_decay=5e-4, lag=5, long_mode="sliding", w_long=0.4, w_short=0.4,
+                        temperature=1.0, ramp=8),
 }
+# real corpora (need a connection once): textsynth's recipe, shorter; a starting point, not tuned
+PRESETS.update({name: replace(PRESETS["textsynth"], dataset=name, epochs=10, lag=3, ramp=4)
+                for name in ("ag_news", "sst2", "imdb")})
 FAST_EPOCHS = 4
 
 
@@ -125,16 +146,26 @@ def train(method: str, config: Config, seed: int = 0, *, progress: bool = False,
     check_choice("method", method, METHODS)
     if data is None:
         data = load_dataset(config.dataset, config.noise, config.noise_kind)
-    seed_everything(seed)
+    # Born-Again trains twice (methods.BornAgain): generation 1 is this seed's CE run; generation 2,
+    # trained below, starts from a fresh initialisation drawn with another seed and learns from it.
+    first = train("ce", config, seed, progress=progress, data=data) if method == "born_again" else None
+    init_seed = seed if first is None else BornAgain.second_generation_seed(seed)
+    seed_everything(init_seed)
     model = build_model(config.model, data.input_shape, data.num_classes,
                         **({"width": config.width} if config.width else {}))
     built = build_method(method, w_long=config.w_long, w_short=config.w_short, lag=config.lag,
                          long_mode=config.long_mode, temperature=config.temperature,
-                         ramp=config.ramp, label_smoothing=config.label_smoothing)
+                         ramp=config.ramp, label_smoothing=config.label_smoothing,
+                         storage=config.storage, k=config.k)
+    if first is not None:
+        built.set_teacher(first.trainer.model, first_generation=first)
     trainer = Trainer(model, built, data, epochs=config.epochs, batch_size=config.batch_size,
                       lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
-                      device=config.device, seed=seed, progress=progress, diagnostics=diagnostics)
+                      device=config.device, seed=init_seed, progress=progress, diagnostics=diagnostics)
     trainer.fit()
+    if first is not None:  # Born-Again's price per epoch of budget: generation 1's epoch + generation 2's
+        for row, first_row in zip(trainer.rows, first.trainer.rows):
+            row["seconds"] += first_row["seconds"]
     return Run(method, seed, config, trainer)
 
 
@@ -175,3 +206,63 @@ def table(summary: pd.DataFrame) -> pd.DataFrame:
         per_seed = summary.pivot_table(index="seed", columns="method", values="seconds_per_epoch")
         out["cost_vs_ce"] = (per_seed.div(per_seed["ce"], axis=0)).median()
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Buffer memory at scale (issue #7)
+# ---------------------------------------------------------------------------------------------
+# A dense record is C fp16 values; the buffer keeps one per sample per slot — L + 1 slots in
+# `sliding` mode, 3 in `phase` mode — so N · slots · (2C + 2) bytes with the int16 stamp. A
+# `topk` record keeps k values and k int16 class ids: N · slots · (4k + 2) bytes. Under DDP
+# every rank holds the whole buffer (distributed.py), so these are bytes *per GPU*.
+SCALES = {"CIFAR-100": (50_000, 100), "ImageNet-1k": (1_281_167, 1000)}
+
+
+def memory_table(lag: int = 10, k: int = 10, scales: dict[str, tuple[int, int]] = SCALES) -> pd.DataFrame:
+    """Buffer bytes for each problem (N samples, C classes) and layout, by `buffer.buffer_bytes`.
+
+    Layouts: dense and top-k storage, each with `sliding` (lag + 1 slots) and `phase` (3 slots).
+    `vs_dense_sliding` is the fraction of the dense sliding buffer a layout needs.
+    """
+    from .buffer import SnapshotBuffer, buffer_bytes
+
+    rows = []
+    for problem, (n, c) in scales.items():
+        for storage in ("dense", "topk"):
+            for mode in ("sliding", "phase"):
+                slots = SnapshotBuffer(1, 2, lag, mode).slots  # the buffer's own slot rule
+                rows.append(dict(problem=problem, samples=n, classes=c, storage=storage,
+                                 k=k if storage == "topk" else c, mode=mode, slots=slots,
+                                 bytes=buffer_bytes(n, c, slots, storage, k)))
+    table = pd.DataFrame(rows)
+    dense_sliding = table[(table.storage == "dense") & (table["mode"] == "sliding")].set_index("problem").bytes
+    table["vs_dense_sliding"] = table.bytes / table.problem.map(dense_sliding)
+    table["memory"] = table.bytes.map(human_bytes)
+    return table
+
+
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB'; binary units."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def sweep(method: str, config: Config, grid: dict[str, list], seeds: list[int] = (0,), *,
+          progress: bool = True) -> pd.DataFrame:
+    """Train `method` at every point of `grid` (Config field -> values), once per seed.
+
+    Returns one row per point × seed: the grid values and the run's summary.
+    """
+    import itertools
+
+    from tqdm.auto import tqdm
+
+    data = load_dataset(config.dataset, config.noise, config.noise_kind)
+    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    rows = []
+    for point, seed in tqdm([(p, s) for p in points for s in seeds], desc="sweep", disable=not progress):
+        run = train(method, replace(config, **point).validate(), seed, data=data)
+        rows.append({**point, **run.summary()})
+    return pd.DataFrame(rows)

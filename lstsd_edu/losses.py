@@ -17,6 +17,8 @@ B samples by B is KL's `batchmean` reduction.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 
@@ -51,25 +53,44 @@ def kd_loss(student_logits: torch.Tensor, teacher_probs: torch.Tensor, temperatu
     return temperature**2 * F.kl_div(log_q, teacher_probs, reduction="batchmean")
 
 
-def lstsd_loss(logits: torch.Tensor, targets: torch.Tensor, teachers: Teachers, w_long: float,
-               w_short: float, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The loss in the module docstring. Returns (loss, log_q), log_q = log softmax(z / τ) [B, C].
+class Mixture(NamedTuple):
+    """What the loss needs from a sample's teachers: fixed for a whole epoch, so computable ahead."""
 
-    log_q is what the buffer records for this epoch, so handing it back saves a softmax. Both KL
-    terms share it, and KL(p ‖ q) = Σ p log p − Σ p log q, so the two teachers fold into one
-    mixture t_i = Σ_k w_k m_k,i p_k,i: one pass over [B, C] instead of two. `per_sample_kl` is
-    the term-by-term version the tests compare against.
-    """
-    weights = torch.tensor([[w_long], [w_short]], device=logits.device)  # [2, 1]
-    with torch.no_grad():  # teachers are constants
-        wm = weights * teachers.valid  # [2, B]  w_k · m_k,i
-        p = teachers.log_probs.exp()  # [2, B, C]
-        mix = (wm[:, :, None] * p).sum(0)  # [B, C]  t_i
-        plogp = (wm * (p * teachers.log_probs).sum(2)).sum(0)  # [B]  Σ_k w_k m_k,i Σ_c p log p
-    w_ce = 1.0 - wm.sum(0)  # [B]  per-sample fallback: a missing teacher's weight goes to CE
+    target: torch.Tensor  # [B, C]  t_i = Σ_k w_k m_k,i p_k,i
+    plogp: torch.Tensor  # [B]     Σ_k w_k m_k,i Σ_c p_k,i,c log p_k,i,c
+    w_ce: torch.Tensor  # [B]     1 − Σ_k w_k m_k,i
+
+
+@torch.no_grad()  # teachers are constants
+def teacher_mixture(teachers: Teachers, w_long: float, w_short: float) -> Mixture:
+    """Fold both teachers into one mixture (see `lstsd_loss`)."""
+    wm = torch.tensor([[w_long], [w_short]], device=teachers.valid.device) * teachers.valid  # [2, B]
+    p = teachers.probs  # [2, B, C]
+    return Mixture(target=(wm[:, :, None] * p).sum(0),
+                   plogp=(wm * (p * teachers.log_probs).sum(2)).sum(0),
+                   w_ce=1.0 - wm.sum(0))  # a missing teacher's weight goes back to CE
+
+
+def mixture_loss(logits: torch.Tensor, targets: torch.Tensor, mixture: Mixture,
+                 temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss given the teachers' mixture. Returns (loss, log_q), log_q = log softmax(z / τ)."""
     log_p = F.log_softmax(logits.float(), dim=1)  # [B, C]
     ce = F.nll_loss(log_p, targets, reduction="none")  # [B]  CE(z_i, y_i)
     log_q = log_p if temperature == 1.0 else F.log_softmax(logits.float() / temperature, dim=1)
     # τ² Σ_k w_k m_k,i KL(p_k,i ‖ q_i) = τ² (Σ_k w_k m_k,i Σ_c p log p − Σ_c t_i,c log q_i,c)
-    soft = temperature**2 * (plogp - (mix * log_q).sum(1))  # [B]
-    return (w_ce * ce + soft).mean(), log_q
+    soft = temperature**2 * (mixture.plogp - (mixture.target * log_q).sum(1))  # [B]
+    return (mixture.w_ce * ce + soft).mean(), log_q
+
+
+def lstsd_loss(logits: torch.Tensor, targets: torch.Tensor, teachers: Teachers, w_long: float,
+               w_short: float, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss in the module docstring. Returns (loss, log_q), log_q = log softmax(z / τ) [B, C].
+
+    Both KL terms share log_q, and KL(p ‖ q) = Σ p log p − Σ p log q, so the two teachers fold
+    into one mixture t_i = Σ_k w_k m_k,i p_k,i (`teacher_mixture`): one pass over [B, C] instead
+    of two. The mixture depends only on the teachers, which are fixed during an epoch, so
+    `SampleDistillation` computes it for all samples once per epoch. log_q is returned because
+    it is exactly what the buffer records for this epoch. `per_sample_kl` is the term-by-term
+    version the tests compare against.
+    """
+    return mixture_loss(logits, targets, teacher_mixture(teachers, w_long, w_short), temperature)

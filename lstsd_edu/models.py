@@ -3,6 +3,7 @@
 * `mlp`    — flatten, two hidden layers. Works on any input shape.
 * `cnn1d`  — three 1-D convolutions for MNIST-1D's [1, 40] signals, then a linear head.
 * `cnn2d`  — two 3×3 convolutions for sklearn's 8×8 digits.
+* `resnet20`, `resnet32`, `resnet56`, `resnet110` — He et al.'s (2016) CIFAR ResNets (see below).
 
 Every model takes `width` (channels of a CNN, hidden units of the MLP).
 `build_model(name, input_shape, num_classes, width=...)` is the one entry point the trainer and the CLI use;
@@ -11,11 +12,13 @@ Every model takes `width` (channels of a CNN, hidden units of the MLP).
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 from torch import nn
 
-from .errors import check_choice
+from .errors import ConfigError, check_choice, check_range
+from .text import TEXT_MODELS
 
 
 class MLP(nn.Module):
@@ -33,18 +36,27 @@ class MLP(nn.Module):
 
 
 class CNN1d(nn.Module):
-    """Conv(1→c, k5) → ReLU → Conv(c→c, k3, stride 2) → ReLU → Conv(c→c, k3, stride 2) → ReLU → Linear."""
+    """Three (Conv1d → BatchNorm → ReLU) blocks, the last two with stride 2, then a linear head.
+
+    BatchNorm keeps SGD at lr 0.1 stable. That matters more with self-distillation than without:
+    an epoch where training spikes leaves bad records behind, and they teach later epochs.
+    """
 
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, width: int = 32) -> None:
         super().__init__()
         in_channels, length = input_shape
-        channels = width
+        c = width
+
+        def block(c_in: int, kernel: int, stride: int) -> list[nn.Module]:
+            return [nn.Conv1d(c_in, c, kernel, stride, padding=kernel // 2, bias=False),
+                    nn.BatchNorm1d(c), nn.ReLU()]
+
         self.features = nn.Sequential(
-            nn.Conv1d(in_channels, channels, 5, padding=2), nn.ReLU(),  # [B, c, L]
-            nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),  # [B, c, L/2]
-            nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),  # [B, c, L/4]
+            *block(in_channels, 5, 1),  # [B, c, L]
+            *block(c, 3, 2),  # [B, c, L/2]
+            *block(c, 3, 2),  # [B, c, L/4]
         )
-        self.head = nn.Linear(channels * math.ceil(length / 4), num_classes)
+        self.head = nn.Linear(c * math.ceil(length / 4), num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).flatten(1))
@@ -69,9 +81,80 @@ class CNN2d(nn.Module):
 
 
 MODELS = {"mlp": MLP, "cnn1d": CNN1d, "cnn2d": CNN2d}
+MODELS.update(TEXT_MODELS)  # textbag, textcnn: text models over token ids (text.py)
 
 
 def build_model(name: str, input_shape: tuple[int, ...], num_classes: int, **options) -> nn.Module:
     """Build a model by name for inputs of `input_shape` (one sample, no batch dimension)."""
     check_choice("model", name, tuple(MODELS))
     return MODELS[name](tuple(input_shape), num_classes, **options)
+
+
+# ---------------------------------------------------------------------------------------------
+# CIFAR ResNets 20/32/56/110 (He et al., 2016, section 4.2)
+# ---------------------------------------------------------------------------------------------
+# The paper's CIFAR family: a 3×3 convolution to w = 16 channels, then three stages of n basic
+# blocks with w, 2w, 4w channels on 32×32, 16×16 and 8×8 maps, then global average pooling and
+# a linear layer. Depth = 6n + 2 weighted layers: n = 3, 5, 9, 18 for ResNet-20/32/56/110.
+#
+# A basic block:   out = ReLU( BN(conv3×3(ReLU(BN(conv3×3(x))))) + shortcut(x) )
+#
+# Shortcuts are the paper's option A, as it used on CIFAR: the identity, and where a stage
+# halves the map and doubles the channels, x subsampled with stride 2 and zero-padded with the
+# missing channels — no parameters. So ResNet-20 has 0.27 M parameters with 10 classes.
+# `width` sets w (narrow ResNets for CPU demos). On CUDA the trainer stores the model
+# channels_last (`channels_last = True` below), the layout bf16 convolutions run fastest in.
+class BasicBlock(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.stride, self.extra_channels = stride, out_channels - in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))  # [B, c_out, H/s, W/s]
+        out = self.bn2(self.conv2(out))
+        shortcut = x
+        if self.stride != 1 or self.extra_channels:  # option A: subsample, pad channels with zeros
+            front = self.extra_channels // 2
+            shortcut = nn.functional.pad(x[:, :, ::self.stride, ::self.stride],
+                                         (0, 0, 0, 0, front, self.extra_channels - front))
+        return torch.relu(out + shortcut)
+
+
+class CifarResNet(nn.Module):
+    """ResNet-(6n+2) for 32×32 images; see the section comment above."""
+
+    channels_last = True  # the trainer converts the model to NHWC on CUDA
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, depth: int = 20,
+                 width: int = 16) -> None:
+        super().__init__()
+        if depth < 8 or (depth - 2) % 6:
+            raise ConfigError(f"depth must be 6n + 2 with n ≥ 1 (20, 32, 56, 110, …); got {depth}")
+        check_range("width", width, 1, 4096, integer=True)
+        blocks = (depth - 2) // 6
+        self.depth = depth
+        self.stem = nn.Sequential(nn.Conv2d(input_shape[0], width, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(width), nn.ReLU())  # [B, w, 32, 32]
+        layers, channels = [], width
+        for stage, out_channels in enumerate((width, 2 * width, 4 * width)):
+            for block in range(blocks):
+                stride = 2 if stage > 0 and block == 0 else 1  # halve the map at stages 2 and 3
+                layers.append(BasicBlock(channels, out_channels, stride))
+                channels = out_channels
+        self.stages = nn.Sequential(*layers)  # [B, 4w, 8, 8]
+        self.head = nn.Linear(channels, num_classes)
+        for m in self.modules():  # He et al. (2015) initialisation for the convolutions
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stages(self.stem(x))  # [B, 4w, H/4, W/4]
+        return self.head(h.mean(dim=(2, 3)))  # global average pool -> [B, C]
+
+
+for _depth in (20, 32, 56, 110):
+    MODELS[f"resnet{_depth}"] = partial(CifarResNet, depth=_depth)

@@ -36,6 +36,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .data import Dataset, TensorData
+from .distributed import Replicas
 from .errors import ConfigError, check_choice, check_range
 from .methods import Method
 
@@ -83,6 +84,11 @@ class Trainer:
         self.device = get_device(device)
         self.data = data.to(self.device)
         self.model = model.to(self.device)
+        if self.device.type == "cuda" and getattr(model, "channels_last", False):  # CIFAR ResNets
+            self.model = self.model.to(memory_format=torch.channels_last)  # NHWC: fastest bf16 convs
+        # DDP under torchrun (distributed.py): shards each batch over the ranks, all-reduces the
+        # gradients, shares the buffer's records. In a single process it changes nothing.
+        self.replicas = Replicas(self.model)
         self.method = method
         self.method.setup(len(self.data.train), self.data.num_classes, self.device)
         self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
@@ -117,10 +123,12 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         start = time.perf_counter()
-        for batch in self.data.train.batches(self.batch_size, generator=self.generator):
+        self.method.start_epoch(epoch)
+        batches = self.data.train.batches(self.batch_size, generator=self.generator)
+        for batch in self.replicas.shard(batches):  # DDP: this rank's share of each batch
             x, y, _ = batch
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                logits = model(x)  # [B, C]
+                logits = self.replicas.model(x)  # [B, C]; the DDP wrapper under torchrun
                 loss = self.method.loss(logits, batch, epoch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -128,6 +136,8 @@ class Trainer:
             self.scheduler.step()
             loss_sum += loss.detach() * y.shape[0]
             correct += (logits.detach().argmax(1) == y).sum()
+        # DDP: every rank gets the epoch's records of all samples; the sums cover all ranks
+        loss_sum, correct = self.replicas.end_epoch(self.method.buffer, epoch, loss_sum, correct)
         self.method.end_epoch(epoch, model)
         train_loss, train_correct = loss_sum.item(), correct.item()  # the epoch's one sync
         seconds = time.perf_counter() - start

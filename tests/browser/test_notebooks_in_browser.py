@@ -1,0 +1,105 @@
+"""The notebooks' widgets work in a real JupyterLab, in a real browser.
+
+nbval (in `make test`) checks the kernel side: every cell runs. This test checks what a learner
+sees, in headless Chromium: JupyterLab opens the notebook, *Run > Run All Cells* runs it, the
+sliders render, and moving a slider with the keyboard redraws the figure and the table. A
+mismatch between the kernel's ipywidgets and the lab extension, a figure that never redraws, or an
+Output area left blank all fail it, as does any JavaScript error in the page.
+
+Screenshots land in tests/browser/artifacts/ (or $LSTSD_EDU_ARTIFACTS): the slider's cell after
+the run and after each move (`NN_name-1-ran.png`, `NN_name-2-...-moved.png`, ...), and the whole
+notebook at the end (`NN_name.png`); a failing test adds `FAILED-<test>.png`. `jupyterlab.log` and
+`browser-console.log` are saved next to them.
+
+Run it alone with `make test-browser` or `.venv/bin/python -m pytest tests/browser -v`.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from jupyterlab_driver import NotebookPage
+
+# Console errors the page may print that are not failures of the notebooks. Each entry needs a
+# reason; everything else logged at the "error" level fails the test.
+HARMLESS_CONSOLE_ERRORS: list[re.Pattern] = []
+
+
+@pytest.fixture
+def notebook(browser, lab, deadline, artifacts, request):
+    """Opens a notebook in a new tab; checks for page errors and saves a screenshot at the end."""
+    errors: list[str] = []
+    pages = []
+
+    def open_notebook(name: str) -> NotebookPage:
+        page = browser.new_page(errors, HARMLESS_CONSOLE_ERRORS)
+        pages.append(page)
+        notebook = NotebookPage(page, lab, deadline).open(name)
+        notebook.errors = errors
+        notebook.hide_file_browser()
+        return notebook
+
+    yield open_notebook
+    for page in pages:
+        try:
+            if getattr(request.node, "rep_call", None) is None or request.node.rep_call.failed:
+                page.screenshot(path=str(artifacts / f"FAILED-{request.node.name}.png"))
+        except Exception:
+            pass
+        page.close()
+
+
+def move_slider(notebook: NotebookPage, description: str, table_must_change: bool):
+    """Press an arrow key on the slider `description`, as a learner would after clicking its
+    handle; the figure in the slider's cell must change, and its table when `table_must_change`.
+    Returns the cell (for a screenshot)."""
+    slider = notebook.slider(description)
+    cell = notebook.cell_of(slider)
+    before = notebook.view(cell)
+    assert before["images"], f"no figure in the cell of the {description!r} slider"
+    assert before["tables"], f"no table in the cell of the {description!r} slider"
+
+    value = notebook.readout(slider)
+    notebook.press(slider, notebook.step_key(slider))
+    notebook.wait_for_change(cell, before, "images")
+    if table_must_change:
+        notebook.wait_for_change(cell, before, "tables")
+    assert notebook.readout(slider) != value, f"the {description!r} slider did not move"
+    return cell
+
+
+def assert_clean(notebook: NotebookPage) -> None:
+    problems = notebook.failures() + notebook.errors
+    assert not problems, "\n".join(problems)
+
+
+def test_playground_sliders_retrain_and_redraw(notebook, artifacts):
+    """05: run all cells; moving "lag" retrains LSTSD and redraws its curves; moving "noise rate"
+    retrains both runs and changes the figure and the result table."""
+    playground = notebook("05_playground.ipynb")
+    playground.run_all()
+    assert_clean(playground)
+    playground.cell_of(playground.slider("lag")).screenshot(path=str(artifacts / "05_playground-1-ran.png"))
+    # The title names the lag, so the figure must change; the accuracies in the table may not
+    # (a lag change can leave them equal to three decimals).
+    cell = move_slider(playground, "lag", table_must_change=False)
+    cell.screenshot(path=str(artifacts / "05_playground-2-lag-moved.png"))
+    # A new noise rate retrains CE and LSTSD on other labels: every number of the table changes.
+    cell = move_slider(playground, "noise rate", table_must_change=True)
+    cell.screenshot(path=str(artifacts / "05_playground-3-noise-moved.png"))
+    playground.screenshot_notebook(artifacts / "05_playground.png")
+    assert_clean(playground)
+
+
+def test_divergence_explorer_epoch_slider_redraws(notebook, artifacts):
+    """04: run all cells; moving "epoch" redraws the per-sample divergence figure and its table."""
+    explorer = notebook("04_per_sample_divergence.ipynb")
+    explorer.run_all()
+    assert_clean(explorer)
+    explorer.cell_of(explorer.slider("epoch")).screenshot(
+        path=str(artifacts / "04_per_sample_divergence-1-ran.png"))
+    cell = move_slider(explorer, "epoch", table_must_change=True)
+    cell.screenshot(path=str(artifacts / "04_per_sample_divergence-2-epoch-moved.png"))
+    explorer.screenshot_notebook(artifacts / "04_per_sample_divergence.png")
+    assert_clean(explorer)
