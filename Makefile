@@ -5,11 +5,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-lib test-notebooks test-browser lab clean
+.PHONY: demo test test-browser lab notebooks clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $(STAMP)
 
@@ -20,11 +19,20 @@ demo: $(STAMP)
 ## test: every test — the library, the notebooks (fast mode, nbval) and the browser test
 test: $(STAMP)
 	sh tests/browser/ensure_chromium.sh
-	LSTSD_EDU_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	LSTSD_EDU_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --durations=15
 
-## lab: open the notebooks in JupyterLab
+## test-browser: only the browser test (JupyterLab + headless Chromium); screenshots in tests/browser/artifacts/
+test-browser: $(STAMP)
+	sh tests/browser/ensure_chromium.sh
+	LSTSD_EDU_FAST=1 $(BIN)/python -m pytest tests/browser -v --durations=0 -p no:cacheprovider
+
+## lab: open the notebooks in JupyterLab (ipywidgets brings its lab extension: nothing to build)
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
+
+## notebooks: re-execute every chapter in full mode, in place (outputs kept, widget state stripped)
+notebooks: $(STAMP)
+	$(BIN)/python notebooks/execute.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

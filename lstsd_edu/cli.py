@@ -163,6 +163,7 @@ def run_train(args: argparse.Namespace) -> None:
     config = preset(args.dataset, **overrides)
     rank, world = distributed.init(get_device(config.device))
     try:
+        distributed.check_method(args.method)
         history, summary = _train_once(args, config, progress=rank == 0 and not args.no_progress)
     finally:
         distributed.teardown()  # the trainer (and its DDP wrapper) is gone by now

@@ -36,7 +36,9 @@ global numbers. Evaluation runs on every rank over the whole test set (same mode
 
 Not synchronised: BatchNorm's running statistics stay per rank (DDP's default, it broadcasts
 rank 0's at each forward), and per-sample state a method keeps *outside* its `SnapshotBuffer`.
-The methods with a buffer (short, long, lstsd) and those with none (ce, ls) are exact.
+So the methods in `DDP_METHODS` — a buffer (short, long, lstsd, pskd), a model teacher that every
+rank copies alike (snapshot, born_again), or no state (ce, ls) — train as one process would;
+Temporal Ensembling's per-sample averages are not shared, and `check_method` refuses it.
 
 `spawn(fn, W, ...)` runs a function in W local CPU processes joined by gloo over loopback — the
 stand-in for torchrun that the tests and the notebook use.
@@ -57,7 +59,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .errors import ConfigError
+
 SYNC_CHUNK_BYTES = 64 << 20  # the most bytes one all-gather of buffer records sends per rank
+DDP_METHODS = ("ce", "ls", "short", "long", "lstsd", "pskd", "snapshot", "born_again")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -94,6 +99,13 @@ def init(device: torch.device, timeout_s: float = 600.0) -> tuple[int, int]:
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
     return rank(), world_size()
+
+
+def check_method(name: str) -> None:
+    """Refuse, on more than one rank, a method whose per-sample state would not be shared."""
+    if active() and name not in DDP_METHODS:
+        raise ConfigError(f"method must be one of {', '.join(DDP_METHODS)} when training on "
+                          f"{world_size()} ranks (its per-sample state is not shared); got {name!r}")
 
 
 def teardown() -> None:
@@ -248,6 +260,7 @@ def train_and_report(method: str, config, seed: int = 0, data=None) -> dict:
     comparison of runs needs: history, the buffer's records and the model's parameters."""
     from .experiments import train
 
+    check_method(method)
     run = train(method, config, seed, data=data)
     trainer = run.trainer
     return {"history": run.history, "buffer": {k: v.cpu() for k, v in trainer.method.state_dict().get("buffer", {}).items()},

@@ -122,7 +122,7 @@ def probabilities_figure(frame: pd.DataFrame, title: str = "") -> plt.Figure:
     fig, ax = plt.subplots(figsize=(7, 3.4))
     sns.barplot(data=frame, x="class", y="probability", hue="temperature", ax=ax, palette="crest")
     ax.set(title=title)
-    ax.legend(title="τ", loc="upper right")
+    ax.legend(title="τ", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
 

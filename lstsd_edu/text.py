@@ -27,8 +27,8 @@ The phenomena that make word order matter:
 In a two-clause sentence the other clause always has a different meaning — the opposite
 sentiment and a random topic (the same topic only by chance) — so both candidate labels sit in
 the same bag of words: swap the clauses and the bag is unchanged but the label changes. A
-bag-of-words model therefore cannot beat a coin flip on those sentences; a sequence model can
-solve all of them. One quarter of the sentences are single clauses (solvable from the bag) so
+bag-of-words model therefore can do no better than a coin flip between the two candidates on
+those sentences; a sequence model can solve all of them. One quarter of the sentences are single clauses (solvable from the bag) so
 that the baseline learns *something*. The labels are balanced; every sentence is unique (train
 and test never share one); the same seed gives the same sentences. `generate_textsynth` returns
 them as DataFrames (with each sentence's `structure` and whether its deciding clause is
@@ -43,14 +43,16 @@ They are tokenised by `Vocabulary` — lower-case words, numbers and single punc
 the `vocab_size − 2` most frequent training tokens, id 1 for the rest — and the tensors are cached
 in `data/text_<name>_v<V>_t<T>.pt`, so the download and tokenising happen once.
 
-## Models: a bag of embeddings and a transformer encoder, both masked
+## Models: a bag of embeddings and a 1-D CNN, both masked
 
 Both start from an embedding table whose row 0 is padding, and both derive the padding mask from
 the input itself (`keep = x != 0`), so they need nothing but x:
 
-* `bag` — the mean of the embeddings of the real tokens, then a two-layer MLP. Blind to order.
-* `transformer` — token + learned position embeddings, two pre-LayerNorm encoder blocks whose
-  attention never looks at padding, a masked mean over positions and a linear head.
+* `textbag` — the mean of the embeddings of the real tokens, then a two-layer MLP. Blind to order.
+* `textcnn` — three dilated 1-D convolutions over the embeddings (each position sees 15 tokens),
+  zeroed at padding after every layer, a max over positions and a linear head. It learns the
+  task on CPU in about 20 epochs. (A 2-layer transformer encoder under the trainer's SGD recipe
+  stayed near 0.5–0.57 clean test accuracy in our short trials, so the toolkit ships the CNN.)
 """
 from __future__ import annotations
 
@@ -58,10 +60,10 @@ import json
 import random
 import re
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import pandas as pd
 import torch
@@ -69,7 +71,6 @@ from torch import nn
 
 from .data import DATA_DIR, Dataset, TensorData
 from .errors import ConfigError, check_choice, check_range
-
 
 # ---------------------------------------------------------------------------------------------
 # A word-level vocabulary
@@ -95,7 +96,7 @@ class Vocabulary:
         self.ids = {w: i for i, w in enumerate(self.words)}
 
     @classmethod
-    def build(cls, texts: Iterable[str], max_size: int = 20_000, min_freq: int = 1) -> "Vocabulary":
+    def build(cls, texts: Iterable[str], max_size: int = 20_000, min_freq: int = 1) -> Vocabulary:
         """The `max_size − 2` most frequent tokens of `texts` seen at least `min_freq` times
         (ties broken alphabetically, so the same texts always give the same ids)."""
         check_range("vocab_size", max_size, 3, 10_000_000, integer=True)
@@ -124,7 +125,7 @@ class Vocabulary:
         Path(path).write_text(json.dumps(self.words[len(self.SPECIALS):]))
 
     @classmethod
-    def load(cls, path: Path | str) -> "Vocabulary":
+    def load(cls, path: Path | str) -> Vocabulary:
         return cls(json.loads(Path(path).read_text()))
 
 
@@ -190,11 +191,11 @@ def _clause(rng: random.Random, topic: int, sentiment: int, p_negate: float) -> 
     return words + [adjective], negated
 
 
-def _sentence(rng: random.Random, p_negate: float) -> dict:
+def _sentence(rng: random.Random, p_negate: float, structures: dict[str, float]) -> dict:
     """One sentence: draw its class, a structure, the deciding clause and (maybe) a contrasting one."""
     label = rng.randrange(len(CLASS_NAMES))
     topic, sentiment = divmod(label, len(SENTIMENTS))
-    structure = rng.choices(tuple(STRUCTURES), weights=tuple(STRUCTURES.values()))[0]
+    structure = rng.choices(tuple(structures), weights=tuple(structures.values()))[0]
     main, negated = _clause(rng, topic, sentiment, p_negate)  # the clause that decides the label
     if structure == "simple":
         words = main
@@ -216,34 +217,48 @@ def _sentence(rng: random.Random, p_negate: float) -> dict:
 
 
 def generate_textsynth(num_train: int = 6000, num_test: int = 2000, seed: int = 0,
-                       p_negate: float = 0.35) -> tuple[pd.DataFrame, pd.DataFrame]:
+                       p_negate: float = 0.35, structures: dict[str, float] | None = None
+                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, test) DataFrames with columns text, label, class_name, structure, negated.
 
-    Sentences are drawn until `num_train + num_test` distinct ones exist, so no sentence appears
-    twice and train and test never overlap. Uses its own generator: the caller's RNG is untouched.
+    `p_negate` is the chance that a clause is negated; `structures` maps structure names (keys of
+    `STRUCTURES`) to their relative frequencies (default `STRUCTURES`). Sentences are drawn until
+    `num_train + num_test` distinct ones exist, so no sentence appears twice and train and test
+    never overlap. Uses its own generator: the caller's RNG is untouched.
     """
     check_range("num_train", num_train, 1, 1_000_000, integer=True)
     check_range("num_test", num_test, 1, 1_000_000, integer=True)
     check_range("p_negate", p_negate, 0.0, 1.0)
+    structures = dict(STRUCTURES if structures is None else structures)
+    for name, weight in structures.items():
+        check_choice("structure", name, tuple(STRUCTURES))
+        check_range(f"weight of {name}", weight, 0.0, 1e9)
+    if not sum(structures.values()) > 0:
+        raise ConfigError(f"structures must give some structure a positive weight; got {structures}")
     rng = random.Random(seed)
     rows, seen = [], set()
     for _ in range(50 * (num_train + num_test)):  # bounded: the grammar has millions of sentences
         if len(rows) == num_train + num_test:
             break
-        row = _sentence(rng, p_negate)
+        row = _sentence(rng, p_negate, structures)
         if row["text"] not in seen:
             seen.add(row["text"])
             rows.append(row)
+    if len(rows) < num_train + num_test:
+        raise ConfigError(f"num_train + num_test must be at most the number of distinct sentences "
+                          f"this grammar makes; got {num_train + num_test}, found {len(rows)}")
     frame = pd.DataFrame(rows)
     return frame.iloc[:num_train].reset_index(drop=True), frame.iloc[num_train:].reset_index(drop=True)
 
 
-def load_textsynth(num_train: int = 6000, num_test: int = 2000, seed: int = 0) -> Dataset:
+def load_textsynth(num_train: int = 6000, num_test: int = 2000, seed: int = 0,
+                   **options) -> Dataset:
     """The generated task as a `Dataset`: x [N, 24] token ids, six classes (see `CLASS_NAMES`).
-    Generated in memory each time (a fraction of a second), so nothing is cached."""
-    train, test = generate_textsynth(num_train, num_test, seed)
+    `options` go to `generate_textsynth` (`p_negate`, `structures`). Generated in memory each
+    time (a fraction of a second), so nothing is cached."""
+    train, test = generate_textsynth(num_train, num_test, seed, **options)
     vocab = textsynth_vocabulary()
-    encode = lambda f: _tensor_data(vocab.encode(f.text.tolist(), TEXTSYNTH_MAX_LEN), f.label)  # noqa: E731
+    encode = lambda f: _tensor_data(vocab.encode(f.text.tolist(), TEXTSYNTH_MAX_LEN), f.label)
     return Dataset("textsynth", encode(train), encode(test), num_classes=len(CLASS_NAMES),
                    input_shape=(TEXTSYNTH_MAX_LEN, len(vocab)))
 
@@ -297,9 +312,9 @@ def corpus_dataset(name: str, train_split, test_split, vocab_size: int = 20_000,
     check_choice("corpus", name, tuple(CORPORA))
     spec = CORPORA[name]
     max_len = spec.max_len if max_len is None else max_len
-    columns = lambda split: (list(split[spec.text]), [int(v) for v in split[spec.label]])  # noqa: E731
+    columns = lambda split: (list(split[spec.text]), [int(v) for v in split[spec.label]])
     (train_text, train_y), (test_text, test_y) = columns(train_split), columns(test_split)
-    keep = lambda text, y: [(t, v) for t, v in zip(text, y) if v >= 0]  # noqa: E731
+    keep = lambda text, y: [(t, v) for t, v in zip(text, y) if v >= 0]
     train_rows, test_rows = keep(train_text, train_y), keep(test_text, test_y)
     for split, rows in (("train", train_rows), ("test", test_rows)):
         if not rows:
@@ -309,7 +324,7 @@ def corpus_dataset(name: str, train_split, test_split, vocab_size: int = 20_000,
             raise ConfigError(f"dataset {name} labels must be in [0, {spec.num_classes}); "
                               f"its {split} split has {sorted(bad)[:5]}")
     vocab = Vocabulary.build((t for t, _ in train_rows), max_size=vocab_size)
-    encode = lambda rows: _tensor_data(vocab.encode([t for t, _ in rows], max_len),  # noqa: E731
+    encode = lambda rows: _tensor_data(vocab.encode([t for t, _ in rows], max_len),
                                        [v for _, v in rows])
     data = Dataset(name, encode(train_rows), encode(test_rows), num_classes=spec.num_classes,
                    input_shape=(max_len, len(vocab)))

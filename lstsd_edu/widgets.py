@@ -201,7 +201,8 @@ class Playground(View):
         self.config, self.seed = config.validate(), seed
         self.retrained = False
         super().__init__({
-            "lag": _slider(widgets.IntSlider, "lag", config.lag, 1, max(2, config.epochs), 1),
+            # up to twice the default lag, or the run length: beyond it no long-term teacher appears
+            "lag": _slider(widgets.IntSlider, "lag", config.lag, 1, max(config.epochs, 2 * config.lag), 1),
             "w_long": _slider(widgets.FloatSlider, "long weight", config.w_long, 0.0, 1.0, 0.05),
             "w_short": _slider(widgets.FloatSlider, "short weight", config.w_short, 0.0, 1.0, 0.05),
             "temperature": _slider(widgets.FloatSlider, "temperature", config.temperature, 0.5, 8.0, 0.5),
@@ -232,11 +233,11 @@ class Playground(View):
             return None, f"<b style='color:#b00'>Not trained: {error}</b>"
         history = self.histories(config)
         self.result = pd.DataFrame([_summary(h) for _, h in history.groupby("method", sort=False)])
-        title = (f"lag {config.lag}, w_long {config.w_long:g}, w_short {config.w_short:g}, "
-                 f"τ {config.temperature:g}, noise {config.noise:g} ({config.epochs} epochs)")
+        setting = (f"lag {config.lag}, w_long {config.w_long:g}, w_short {config.w_short:g}, "
+                   f"τ {config.temperature:g}, noise {config.noise:g}")
         gain = self.result.final_test_acc.iloc[1] - self.result.final_test_acc.iloc[0]
-        html = _html_table(self.result, f"LSTSD − CE, final test accuracy: {gain:+.3f}")
-        return training_figure(history, title), html
+        html = _html_table(self.result, f"{setting}: LSTSD − CE, final test accuracy {gain:+.3f}")
+        return training_figure(history, f"{setting} ({config.epochs} epochs)"), html
 
     def sweep(self, lags: list[int], long_weights: list[float], **fixed) -> pd.DataFrame:
         """Train LSTSD on the lag × long-weight grid (other settings from `config`, or `fixed`).

@@ -8,16 +8,18 @@ executed by a kernel also carries things that change from run to run or cannot b
 the kernel. For each notebook this script
 
 1. runs every cell with nbclient in a fresh `python3` kernel, from the notebooks folder, with the
-   inline matplotlib backend (so figures are stored as PNG) and full-length training (it refuses
-   to run when `LSTSD_EDU_FAST` is set: fast-mode numbers are not meant to be read);
+   inline matplotlib backend (so figures are stored as PNG), one thread (as under nbval, see
+   conftest.py) and full-length training (it refuses to run when `LSTSD_EDU_FAST` is set:
+   fast-mode numbers are not meant to be read);
 2. strips widget state: the notebook's `metadata.widgets`, and every widget-view output (a model
    id that points at that state — a reader without the kernel would see an error, not a slider;
    each interactive chapter shows a static copy of its view's figure right after it);
 3. strips execution timestamps from cell metadata;
 4. writes the measured wall time into the first cell's run-time line, if it has the form
-   "**Run time**: about 40 s on 2 CPU cores (measured by `notebooks/execute.py`, full mode)";
+   "**Run time**: about 40 s on 2 CPU cores (measured by `notebooks/execute.py`, …)";
 5. fails (and writes nothing for that notebook) if a cell raised, or if an output still holds a
-   volatile value: a memory address, a date or clock time, an absolute path of this machine.
+   volatile value: a memory address, a date or clock time, an absolute path of this machine, a
+   progress bar.
 
 `problems(nb)` is the same check the test suite runs on every committed notebook
 (tests/test_notebook_hygiene.py).
@@ -40,9 +42,10 @@ VOLATILE = {
     "date": re.compile(r"\b20\d\d-[01]\d-[0-3]\d\b"),
     "clock time": re.compile(r"\b[0-2]\d:[0-5]\d:[0-5]\d\b"),
     "absolute path": re.compile(r"(?<![\w.])/(?:home|tmp|work|Users|root|var/folders)/"),
+    "progress bar": re.compile(r"\d+%\|"),
 }
-RUN_TIME = re.compile(r"(\*\*Run time\*\*: about )[^*\n]*?( on )\d+( CPU cores? \(measured by "
-                      r"`notebooks/execute\.py`, full mode\))")
+RUN_TIME = re.compile(r"\*\*Run time\*\*: about [^*\n]*? on \d+ CPU cores? "
+                      r"\(measured by `notebooks/execute\.py`[^)\n]*\)")
 CELL_METADATA_DROPPED = ("execution", "ExecuteTime", "collapsed", "scrolled")
 
 
@@ -100,11 +103,10 @@ def describe_seconds(seconds: float) -> str:
 
 def stamp_run_time(nb: nbformat.NotebookNode, seconds: float) -> None:
     """Write the measured time into the first cell's run-time line (if it has the standard form)."""
-    first = nb.cells[0]
-    cores = os.cpu_count() or 1
-    first.source = RUN_TIME.sub(
-        lambda m: f"{m.group(1)}{describe_seconds(seconds)}{m.group(2)}{cores}{m.group(3)}",
-        first.source)
+    cores, threads = os.cpu_count() or 1, os.environ.get("OMP_NUM_THREADS", "all")
+    line = (f"**Run time**: about {describe_seconds(seconds)} on {cores} CPU cores (measured by "
+            f"`notebooks/execute.py`, full mode, {threads} thread{'' if threads == '1' else 's'})")
+    nb.cells[0].source = RUN_TIME.sub(line, nb.cells[0].source)
 
 
 def execute(path: Path, timeout: int) -> float:
@@ -141,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     # the kernel inherits this environment: draw PNGs with the inline backend even if the
-    # caller set MPLBACKEND=Agg (as `make test` does)
+    # caller set MPLBACKEND=Agg (as `make test` does); one thread, as under nbval
+    # (notebooks/conftest.py explains why)
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     total = 0.0
     for path in notebooks(args.paths):
         print(f"{path.name:<34}", end="", flush=True)

@@ -213,3 +213,15 @@ def test_memory_command_prints_the_table(capsys):
     out = capsys.readouterr().out
     assert "ImageNet-1k" in out and "CIFAR-100" in out and "GiB" in out
     assert main(["memory", "--k", "0"]) == 2
+
+
+def test_train_command_on_a_cifar_format_folder(tmp_path, capsys):
+    make_cifar_like(tmp_path, "cifar10", num_train=40, num_test=20)
+    out = tmp_path / "run"
+    code = main(["train", "--dataset", "cifar10", "--data-root", str(tmp_path), "--model", "resnet20",
+                 "--width", "2", "--epochs", "1", "--batch-size", "16", "--method", "lstsd",
+                 "--device", "cpu", "--out", str(out), "--no-progress"])
+    assert code == 0 and (out / "history.csv").exists() and (out / "summary.csv").exists()
+    assert "1 rank(s)" in capsys.readouterr().out
+    assert main(["train", "--dataset", "digits", "--data-root", str(tmp_path)]) == 2
+    assert main(["train", "--dataset", "cifar10", "--method", "nope"]) == 2

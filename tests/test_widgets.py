@@ -89,7 +89,7 @@ def test_playground_retrains_when_lag_moves(small_config):
     assert "lag 2" in view.figure.texts[0].get_text()  # the suptitle names the setting
     ce_before, ce_after = before_result.iloc[0], view.result.iloc[0]
     assert ce_after.final_test_acc == ce_before.final_test_acc  # the baseline is not retrained
-    assert "LSTSD − CE" in view.table.value
+    assert "LSTSD − CE" in view.table.value and "lag 2," in view.table.value
     # back to a setting already seen: served from the cache, same numbers
     view.sliders["lag"].value = 1
     assert not view.retrained

@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from jupyterlab_driver import Chromium, Deadline, LabServer, find_chromium
 
 HERE = Path(__file__).resolve().parent
@@ -40,7 +39,9 @@ def chromium_executable() -> str:
     """Debian's Chromium; installed by ensure_chromium.sh when missing; skip only if that fails."""
     executable = find_chromium()
     if executable is None:
-        result = subprocess.run(["sh", str(INSTALLER)], capture_output=True, text=True, timeout=600)
+        result = subprocess.run(["sh", str(INSTALLER)], capture_output=True, text=True,
+                                timeout=600, check=False)
+        print(result.stderr, end="")
         executable = find_chromium()
         if executable is None:
             reason = (result.stderr.strip().splitlines() or ["ensure_chromium.sh printed nothing"])[-1]

@@ -17,7 +17,8 @@ redraws the figure or leaves a stale one. This module holds the three pieces the
 * `NotebookPage` — what a learner does with a notebook: open it, *Run > Run All Cells* from the
   menu, wait for the widgets, put the keyboard focus on a slider's handle and press the arrow keys.
 
-Every wait is bounded by one `Deadline` shared by the whole test module, so the test cannot hang.
+Every wait takes at most what is left of one `Deadline` shared by the whole test module (and
+conftest.py adds a SIGALRM backstop), so the test cannot hang.
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ import urllib.request
 from pathlib import Path
 
 import psutil  # a dependency of ipykernel, so always in the project's environment
-from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import sync_playwright
 
 # Launch flags for Chromium: headless, no sandbox (the test runs as root in CI containers, where
 # Chromium's sandbox cannot start), no GPU, and nothing that phones home (QUIC, component updates,
@@ -155,7 +157,7 @@ class LabServer:
         )
         return env
 
-    def start(self, deadline: Deadline) -> "LabServer":
+    def start(self, deadline: Deadline) -> LabServer:
         settings = self.workdir / "jupyter" / "lab-settings"
         for plugin, values in LAB_SETTINGS.items():
             package, name = plugin.rsplit("/", 1)
@@ -252,13 +254,15 @@ class Chromium:
                 ours += driver.children(recursive=True)
             except psutil.Error:
                 pass
+        # Best effort (after a SIGALRM the driver may be in any state): what does not close
+        # here is killed below, by process id.
         try:
             self.context.close()
-        except Exception:
+        except Exception:  # noqa: BLE001, S110
             pass
         try:
             self._playwright.stop()
-        except Exception:
+        except Exception:  # noqa: BLE001, S110
             pass
         _, alive = psutil.wait_procs(ours, timeout=5)
         for survivor in alive:
@@ -276,6 +280,17 @@ _RUN_FINISHED = """() => {
     const status = document.querySelector('.jp-Notebook-ExecutionIndicator');
     const idle = !status || status.getAttribute('data-status') === 'idle';
     return prompts.length > 0 && idle && !prompts.some(p => p.textContent.includes('*'));
+}"""
+
+# JavaScript run in the page: is the notebook's kernel started, connected and idle? The status
+# bar reads "No Kernel | Initializing", "Python 3 (ipykernel) | Connecting", ... and finally
+# "Python 3 (ipykernel) | Idle"; the toolbar's execution indicator says "idle" already before the
+# kernel exists, so it alone is not enough.
+_KERNEL_READY = """() => {
+    const bar = [...document.querySelectorAll('.jp-StatusBar-Widget')].map(e => e.textContent).join(' ');
+    const indicator = document.querySelector('.jp-Notebook-ExecutionIndicator');
+    return /\\| Idle/.test(bar) && !bar.includes('No Kernel')
+        && !!indicator && indicator.getAttribute('data-status') === 'idle';
 }"""
 
 # JavaScript run in the page before "Run All Cells": note when any prompt shows "[*]".
@@ -303,30 +318,33 @@ WIDGET_ERRORS = ("Error displaying widget", "Error rendering")
 WIDGET_LOADING = "Loading widget..."
 # An exception's traceback as IPython prints it: the "Traceback (most recent call last)" header,
 # or (a SyntaxError, say) a last line "SomeError: message".
-TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\w*(Error|Exception): ", re.M)
+TRACEBACK = re.compile(r"Traceback \(most recent call last\)|^\w*(Error|Exception): ", re.MULTILINE)
 
 
 class NotebookPage:
     """One notebook open in JupyterLab, handled the way a learner handles it."""
 
-    def __init__(self, page, lab: LabServer, deadline: Deadline):
+    def __init__(self, page, lab: LabServer, deadline: Deadline, errors: list[str] | None = None):
         self.page, self.lab, self.deadline = page, lab, deadline
+        self.errors = errors if errors is not None else []  # the page's JavaScript errors
 
-    def open(self, name: str) -> "NotebookPage":
+    def open(self, name: str) -> NotebookPage:
         self.page.goto(self.lab.notebook_url(name), timeout=self.deadline.ms(60))
         self.page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(
             state="visible", timeout=self.deadline.ms(60))
         self._choose_kernel_if_asked()
-        # The kernel is started when the notebook opens; wait until it reports idle.
-        self.page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(
-            state="attached", timeout=self.deadline.ms(60))
+        # The kernel starts when the notebook opens. Cells run before it is connected are not
+        # queued but dropped, so wait, as a learner would, for the status bar to read "… | Idle".
+        self.page.wait_for_function(_KERNEL_READY, timeout=self.deadline.ms(60), polling=250)
         return self
 
     def _choose_kernel_if_asked(self) -> None:
+        """Accept JupyterLab's "Select Kernel" dialog, shown when the notebook names no kernel
+        this environment has; a learner would press Select too."""
         dialog = self.page.locator(".jp-Dialog")
         try:
             dialog.wait_for(state="visible", timeout=1500)
-        except Exception:
+        except PlaywrightTimeout:
             return
         dialog.get_by_role("button", name=re.compile("^(Select|OK)$")).first.click()
 
@@ -340,8 +358,12 @@ class NotebookPage:
         self.page.evaluate(_WATCH_QUEUED)
         self.page.locator("#jp-MainMenu").get_by_role("menuitem", name="Run", exact=True).click()
         self.page.locator(".lm-Menu").get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
-        self.page.wait_for_function(f"() => window.__lstsdSawQueued && ({_RUN_FINISHED})()",
-                                    timeout=self.deadline.ms(cap_s), polling=250)
+        try:
+            self.page.wait_for_function("() => window.__lstsdSawQueued",
+                                        timeout=self.deadline.ms(30), polling=100)
+        except PlaywrightTimeout:
+            raise AssertionError("Run > Run All Cells started no cell within 30 s") from None
+        self.page.wait_for_function(_RUN_FINISHED, timeout=self.deadline.ms(cap_s), polling=250)
 
     def failures(self, settle_s: float = 15) -> list[str]:
         """What a learner would see go wrong: code cells left unrun, tracebacks, and widgets that

@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from jupyterlab_driver import NotebookPage
 
 # Console errors the page may print that are not failures of the notebooks. Each entry needs a
@@ -28,15 +27,15 @@ HARMLESS_CONSOLE_ERRORS: list[re.Pattern] = []
 
 @pytest.fixture
 def notebook(browser, lab, deadline, artifacts, request):
-    """Opens a notebook in a new tab; checks for page errors and saves a screenshot at the end."""
+    """Opens notebooks, each in a new tab that records its page errors; at the end, saves a
+    screenshot if the test failed and closes the tabs."""
     errors: list[str] = []
     pages = []
 
     def open_notebook(name: str) -> NotebookPage:
         page = browser.new_page(errors, HARMLESS_CONSOLE_ERRORS)
         pages.append(page)
-        notebook = NotebookPage(page, lab, deadline).open(name)
-        notebook.errors = errors
+        notebook = NotebookPage(page, lab, deadline, errors).open(name)
         notebook.hide_file_browser()
         return notebook
 
@@ -45,7 +44,7 @@ def notebook(browser, lab, deadline, artifacts, request):
         try:
             if getattr(request.node, "rep_call", None) is None or request.node.rep_call.failed:
                 page.screenshot(path=str(artifacts / f"FAILED-{request.node.name}.png"))
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - a missing screenshot must not hide the failure
             pass
         page.close()
 
