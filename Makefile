@@ -16,10 +16,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/lstsd-edu compare --dataset mnist1d --noise 0.3 --methods ce,short,long,lstsd --seeds 0,1,2 --out runs/demo
 
-## test: every test — the library, the notebooks (fast mode, nbval) and the browser test
+## test: every test — the library, the notebooks (fast mode, nbval) and the browser test.
+## One thread per process: tiny models gain nothing from two, and the browser test runs
+## JupyterLab, a kernel and Chromium side by side on two cores.
 test: $(STAMP)
 	sh tests/browser/ensure_chromium.sh
-	LSTSD_EDU_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --durations=15
+	OMP_NUM_THREADS=1 LSTSD_EDU_FAST=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --durations=15
 
 ## test-browser: only the browser test (JupyterLab + headless Chromium); screenshots in tests/browser/artifacts/
 test-browser: $(STAMP)

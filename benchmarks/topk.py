@@ -15,8 +15,10 @@ Two problems, both with 30% symmetric label noise, where distillation has someth
   teacher's tail matters on a 100-class problem.
 
 Each (problem, storage, seed) trains once; CE is trained alongside as the reference. The table
-gives final and best test accuracy (mean ± std over seeds), the buffer's bytes, and the
-accuracy difference to dense LSTSD. Writes the runs to CSV.
+gives final and best test accuracy (mean ± std over seeds), the method's per-sample state
+(`buffer`: `Method.state_bytes`, i.e. the records plus LSTSD's per-epoch table of teacher
+mixtures; the records alone are in `lstsd-edu memory`), and the accuracy difference to dense
+LSTSD. Writes the runs to CSV.
 """
 from __future__ import annotations
 

@@ -97,10 +97,10 @@ def run_compare(args: argparse.Namespace) -> None:
 
 def format_table(t) -> str:
     """Plain-text table: method, final accuracy mean ± std, best, seconds/epoch, cost, buffer."""
-    lines = [f"{'method':<8} {'final acc':>15} {'best acc':>9} {'s/epoch':>8} {'× ce':>6} {'buffer':>10}"]
+    lines = [f"{'method':<11} {'final acc':>15} {'best acc':>9} {'s/epoch':>8} {'× ce':>6} {'buffer':>10}"]
     for method, r in t.iterrows():
         ratio = f"{r['cost_vs_ce']:.3f}" if "cost_vs_ce" in t.columns else "—"
-        lines.append(f"{method:<8} {r['final_acc_mean']:>8.3f} ± {r['final_acc_std']:.3f} "
+        lines.append(f"{method:<11} {r['final_acc_mean']:>8.3f} ± {r['final_acc_std']:.3f} "
                      f"{r['best_acc_mean']:>9.3f} {r['sec_per_epoch']:>8.3f} {ratio:>6} "
                      f"{r['buffer_bytes'] / 1024:>7.0f} KiB")
     return "\n".join(lines)

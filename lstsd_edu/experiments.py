@@ -98,8 +98,8 @@ PRESETS: dict[str, Config] = {
     # text (issue #6): the generated task, 1-D CNN over embeddings; chosen by the sweep in
     # benchmarks/results/sweep_textsynth.md (the ramp lets CE learn word order before teachers speak)
     "textsynth": Config(dataset="textsynth", model="textcnn", epochs=20, batch_size=128, lr=0.3,
-                        weight_decay=5e-4, lag=5, long_mode="sliding", w_long=0.4, w_short=0.4,
-                        temperature=1.0, ramp=8),
+                        weight_decay=5e-4, lag=10, long_mode="sliding", w_long=0.6, w_short=0.2,
+                        temperature=1.0, ramp=12),
 }
 # real corpora (need a connection once): textsynth's recipe, shorter; a starting point, not tuned
 PRESETS.update({name: replace(PRESETS["textsynth"], dataset=name, epochs=10, lag=3, ramp=4)

@@ -67,7 +67,7 @@ def teacher_mixture(teachers: Teachers, w_long: float, w_short: float) -> Mixtur
     wm = torch.tensor([[w_long], [w_short]], device=teachers.valid.device) * teachers.valid  # [2, B]
     p = teachers.probs  # [2, B, C]
     return Mixture(target=(wm[:, :, None] * p).sum(0),
-                   plogp=(wm * (p * teachers.log_probs).sum(2)).sum(0),
+                   plogp=(wm * torch.special.xlogy(p, p).sum(2)).sum(0),  # 0·log 0 = 0 (top-k)
                    w_ce=1.0 - wm.sum(0))  # a missing teacher's weight goes back to CE
 
 

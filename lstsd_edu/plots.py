@@ -74,7 +74,10 @@ def spread_figure(summary: pd.DataFrame, metric: str = "final_test_acc", hue: st
     `summary` has one row per run (as written by `compare`), with columns method and `metric`.
     """
     fig, ax = plt.subplots(figsize=(7, 4))
-    kwargs = dict(data=summary, x="method", y=metric, hue=hue, ax=ax)
+    if hue is not None:  # categories, not a colour scale: 0.0 and 0.3 should look different
+        summary = summary.assign(**{hue: summary[hue].map(lambda v: f"{v:g}" if isinstance(v, float) else str(v))})
+    kwargs = dict(data=summary, x="method", y=metric, hue=hue, ax=ax,
+                  palette="deep" if hue is not None else None)
     sns.stripplot(**kwargs, dodge=hue is not None, alpha=0.7, size=6, legend=hue is not None)
     sns.pointplot(**kwargs, dodge=0.4 if hue is not None else False, errorbar=None,
                   linestyle="none", markers="_", markersize=20, legend=False)

@@ -201,7 +201,8 @@ class Playground(View):
         self.config, self.seed = config.validate(), seed
         self.retrained = False
         super().__init__({
-            # up to twice the default lag, or the run length: beyond it no long-term teacher appears
+            # up to the run length or twice the default lag, whichever is longer (a lag at or past
+            # the run length means no long-term teacher ever appears: worth seeing once)
             "lag": _slider(widgets.IntSlider, "lag", config.lag, 1, max(config.epochs, 2 * config.lag), 1),
             "w_long": _slider(widgets.FloatSlider, "long weight", config.w_long, 0.0, 1.0, 0.05),
             "w_short": _slider(widgets.FloatSlider, "short weight", config.w_short, 0.0, 1.0, 0.05),
