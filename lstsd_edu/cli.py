@@ -196,7 +196,8 @@ def _train_once(args: argparse.Namespace, config, progress: bool):
 
 def add_memory_parser(sub) -> None:
     m = sub.add_parser("memory", help="the buffer's memory for CIFAR-100 and ImageNet, dense vs topk")
-    m.add_argument("--lag", type=int, default=10, help="long-term lag L: sliding keeps L + 1 slots (default: 10)")
+    m.add_argument("--lag", type=int, default=20,
+                   help="long-term lag L: sliding keeps L + 1 slots (default: 20, the presets' lag)")
     m.add_argument("--k", type=int, default=10, help="classes a topk record keeps (default: 10)")
     m.add_argument("--out", help="also write the table to this CSV file")
 

@@ -420,15 +420,13 @@ class TextCNN(nn.Module):
         channels = [embedding_dim] + [width] * len(dilations)
         self.convs = nn.ModuleList(nn.Conv1d(c_in, c_out, 3, padding=d, dilation=d)  # length kept
                                    for c_in, c_out, d in zip(channels, channels[1:], dilations))
-        self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in dilations)
         self.head = nn.Linear(width, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         keep = padding_mask(x)[:, None, :].float()  # [B, 1, T]
         h = self.embed(x).transpose(1, 2)  # [B, E, T]: channels first for Conv1d
-        for conv, norm in zip(self.convs, self.norms):
-            z = norm(conv(h).transpose(1, 2)).transpose(1, 2)  # [B, W, T], each position normalised
-            h = torch.relu(z) * keep  # zero at padding
+        for conv in self.convs:
+            h = torch.relu(conv(h)) * keep  # [B, W, T], zero at padding
         return self.head(h.amax(2))  # max over positions [B, W] -> [B, C]
 
 
