@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default="runs/compare", help="output folder (default: runs/compare)")
     c.add_argument("--fast", action="store_true", help="a few epochs only: a smoke run")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (default: 1 — the embedded models are too small to "
+                        "gain from more, and one thread does not stall when the machine is busy)")
     add_train_parser(sub)  # `train`: one run, also under torchrun (DDP)
     add_memory_parser(sub)  # `memory`: the buffer's bytes at CIFAR-100 and ImageNet scale
     return parser
@@ -70,6 +73,12 @@ def run_compare(args: argparse.Namespace) -> None:
     from .experiments import FAST_EPOCHS, METHODS, compare, preset, table
     from .plots import comparison_figure
 
+    import torch
+
+    from .errors import check_range
+
+    check_range("threads", args.threads, 1, 1024, integer=True)
+    torch.set_num_threads(args.threads)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     methods = list(METHODS) if methods == ["all"] else methods  # `--methods all`: every method
     seeds = _int_list("seeds", args.seeds)

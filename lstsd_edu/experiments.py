@@ -10,8 +10,8 @@ hyperparameters. The LSTSD defaults for MNIST-1D were chosen by the sweeps recor
 known to us (we hold only its abstract), so none are claimed.
 
 Fast mode — the one place it is read: `LSTSD_EDU_FAST=1` in the environment (CI sets it) shortens
-every preset to a few epochs, so notebooks and smoke tests run in seconds. Results in fast mode
-are not meant to be read as accuracies.
+every preset to a few epochs (and its lag and ramp to fit in them), so notebooks and smoke tests
+run in seconds. Results in fast mode are not meant to be read as accuracies.
 """
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ PRESETS: dict[str, Config] = {
     # benchmarks/results/sweep_textsynth.md (the ramp lets CE learn word order before teachers speak)
     "textsynth": Config(dataset="textsynth", model="textcnn", epochs=20, batch_size=128, lr=0.2,
                         weight_decay=5e-4, lag=10, long_mode="sliding", w_long=0.6, w_short=0.2,
-                        temperature=1.0, ramp=12),
+                        temperature=1.0, ramp=8),
 }
 # real corpora (need a connection once): textsynth's recipe, shorter; a starting point, not tuned
 PRESETS.update({name: replace(PRESETS["textsynth"], dataset=name, epochs=10, lag=3, ramp=4)
@@ -112,7 +112,11 @@ def preset(dataset: str, **overrides) -> Config:
     check_choice("dataset", dataset, tuple(PRESETS))
     config = replace(PRESETS[dataset], **{k: v for k, v in overrides.items() if v is not None})
     if fast_mode() and overrides.get("epochs") is None:
-        config = replace(config, epochs=min(config.epochs, FAST_EPOCHS))
+        # a few epochs, with lag and ramp shrunk to fit, so that both teachers still appear
+        config = replace(config, epochs=min(config.epochs, FAST_EPOCHS),
+                         lag=overrides.get("lag") or min(config.lag, FAST_EPOCHS // 2),
+                         ramp=overrides.get("ramp") if overrides.get("ramp") is not None
+                         else min(config.ramp, FAST_EPOCHS // 2))
     return config.validate()
 
 

@@ -123,7 +123,7 @@ class SampleDistillation(Method):
     def setup(self, num_samples: int, num_classes: int, device: torch.device) -> None:
         self.buffer = SnapshotBuffer(num_samples, num_classes, self.lag, self.long_mode, device,
                                      self.dtype, self.storage, self.k)
-        self.table: Mixture | None = None
+        self.table: torch.Tensor | None = None
         self.use_table = num_samples * (num_classes + 2) * 4 <= self.MAX_TABLE_BYTES
 
     def weights(self, epoch: int) -> tuple[float, float]:
@@ -136,22 +136,26 @@ class SampleDistillation(Method):
         return teacher_mixture(self.buffer.teachers(epoch, index), *self.weights(epoch))
 
     def start_epoch(self, epoch: int) -> None:
-        if self.use_table:
+        if self.use_table:  # one row per sample: [target (C) | plogp | w_ce], one gather per step
             every = torch.arange(self.buffer.num_samples, device=self.buffer.values.device)
-            chunks = [self.mixture(epoch, part) for part in every.split(65536)]
-            self.table = Mixture(*(torch.cat(parts) for parts in zip(*chunks)))
+            parts = [self.mixture(epoch, chunk) for chunk in every.split(65536)]
+            self.table = torch.cat([torch.cat([m.target, m.plogp[:, None], m.w_ce[:, None]], 1)
+                                    for m in parts])  # [N, C + 2]
 
     def loss(self, logits: torch.Tensor, batch: Batch, epoch: int) -> torch.Tensor:
         _, y, index = batch
-        mixture = (Mixture(*(column[index] for column in self.table)) if self.use_table
-                   else self.mixture(epoch, index))  # read before this step writes its records
+        if self.use_table:
+            row = self.table[index]  # [B, C + 2]
+            mixture = Mixture(row[:, :-2], row[:, -2], row[:, -1])
+        else:
+            mixture = self.mixture(epoch, index)  # read before this step writes its records
         loss, log_q = mixture_loss(logits, y, mixture, self.temperature)
         self.buffer.record(epoch, index, log_q)  # the student at τ: a teacher for later epochs
         return loss
 
     @property
     def state_bytes(self) -> int:
-        table = sum(t.numel() * t.element_size() for t in self.table) if self.table else 0
+        table = self.table.numel() * self.table.element_size() if self.table is not None else 0
         return self.buffer.nbytes + table
 
     def __repr__(self) -> str:
