@@ -58,6 +58,8 @@ def main() -> None:
     p.add_argument("--base", default="", help="fixed overrides, same syntax as --grid")
     p.add_argument("--out", required=True)
     args = p.parse_args()
+    global JOB_DATASET
+    JOB_DATASET = args.dataset  # read by the (forked) workers
     base = parse_grid(args.base)[0] if args.base else {}
     points = [{**base, **g, "noise": args.noise} for g in parse_grid(args.grid)]
     jobs = [(m, int(s), pt) for pt in points for s in args.seeds.split(",") for m in args.methods.split(",")]
