@@ -1,6 +1,5 @@
 """The peers (snapshot, born_again, pskd, te): each loss against a hand computation, the snapshot
 teacher's bookkeeping, Born-Again's fresh second generation, resume, and `--methods all`."""
-import copy
 import math
 
 import pytest
