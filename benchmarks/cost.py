@@ -1,15 +1,31 @@
-"""What does LSTSD cost over plain CE? Seconds per training epoch, measured side by side.
+"""What does each method cost over plain CE? Seconds per training epoch, measured epoch by epoch.
 
-    .venv/bin/python benchmarks/cost.py --repeats 5 --epochs 8
+    .venv/bin/python benchmarks/cost.py                                  # ce, short, long, lstsd
+    .venv/bin/python benchmarks/cost.py --methods all --repeats 3        # the peers too
 
-For each repeat, CE and every other method train the same model on the same data for `--epochs`
-epochs, in alternating order (so slow drifts of the machine hit all methods alike). The table
-reports the median seconds per epoch (training only, evaluation excluded) and, per repeat, the
-ratio to CE's time in that same repeat; its median is the number to quote. Writes a CSV too.
+A 5% difference is smaller than the drift of a shared machine over a minute, so the methods are
+not timed one training run after another. Instead, per repeat, every method gets its own trainer
+(same data, same seed) and they take turns one epoch at a time, in an order that rotates each
+epoch: whatever the machine does during a round, every method sees it. For each round we take
+each method's epoch time ÷ CE's epoch time in that round; a repeat's ratio is the median over its
+rounds (the first round, with one-off allocations, is left out), and the table reports the median
+over repeats, with the smallest and largest repeat. Training only: evaluation is not timed.
+
+`born_again` trains two generations; here its generation-1 teacher is an untrained copy of the
+model (a forward pass costs the same, trained or not) and its epoch is counted as its own epoch
+plus CE's epoch in the same round, the price of having trained generation 1.
+
+Writes a CSV with one row per repeat × round × method; `--out` sets its path.
+
+`--loss-only` times something narrower: each method's loss and its backward alone, on random
+logits of one batch, 1000 steps in a row (best of 7) — the fixed per-step price of a method,
+without the model. In a real epoch the model's own work runs between two such steps and evicts
+their code and data from the caches, so they cost more there than here.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 from pathlib import Path
@@ -19,39 +35,90 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lstsd_edu.data import load_dataset  # noqa: E402
-from lstsd_edu.experiments import preset, train  # noqa: E402
+from lstsd_edu.experiments import make_trainer, preset  # noqa: E402
+from lstsd_edu.methods import METHODS  # noqa: E402
+
+
+def measure(methods: list[str], config, data, repeats: int, epochs: int) -> pd.DataFrame:
+    """Epoch seconds, one row per repeat × round × method (see the module docstring)."""
+    methods = ["ce"] + [m for m in methods if m != "ce"]  # CE is the yardstick of every round
+    rows = []
+    for repeat in range(repeats):
+        trainers = {}
+        for method in methods:
+            teacher = make_trainer("ce", config, seed=repeat, data=data).model if method == "born_again" else None
+            trainers[method] = make_trainer(method, config, seed=repeat, data=data, teacher=teacher)
+        for round_ in range(epochs):
+            shift = round_ % len(methods)
+            seconds = {m: trainers[m].train_epoch()["seconds"] for m in methods[shift:] + methods[:shift]}
+            if "born_again" in seconds:
+                seconds["born_again"] += seconds["ce"]  # generation 1's epoch
+            rows += [dict(repeat=repeat, round=round_, method=m, seconds=s, ratio=s / seconds["ce"])
+                     for m, s in seconds.items()]
+    return pd.DataFrame(rows)
+
+
+def loss_only(methods: list[str], config, data, steps: int = 1000, repeats: int = 7) -> pd.Series:
+    """Microseconds per step of `method.loss` + backward on random logits (see the module docstring)."""
+    import time
+
+    out = {}
+    for method in methods:
+        trainer = make_trainer(method, config, seed=0, data=data)
+        trainer.method.start_epoch(0)  # LSTSD's table; whether samples have teachers yet does not change the work
+        x, y, index = next(data.train.batches(config.batch_size, generator=torch.Generator().manual_seed(0)))
+        logits = torch.randn(len(y), data.num_classes, requires_grad=True)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(steps):
+                trainer.method.loss(logits, (x, y, index), 0).backward()
+            best = min(best, (time.perf_counter() - start) / steps)
+            getattr(trainer.method, "taken", []).clear()  # LSTSD's kept records: not the point here
+        out[method] = best * 1e6
+    return pd.Series(out, name="us_per_step")
+
+
+def summarise(df: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
+    """Per method: median epoch seconds, and the ratio to CE (median over repeats, min, max)."""
+    timed = df[df["round"] > 0]
+    per_repeat = timed.groupby(["method", "repeat"]).ratio.median().unstack("repeat")
+    out = pd.DataFrame({"sec_per_epoch": timed.groupby("method").seconds.median(),
+                        "ratio_to_ce": per_repeat.median(axis=1),
+                        "ratio_min": per_repeat.min(axis=1), "ratio_max": per_repeat.max(axis=1)})
+    return out.loc[["ce"] + [m for m in methods if m != "ce"]]
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", default="mnist1d")
-    p.add_argument("--methods", default="ce,short,long,lstsd")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    p.add_argument("--noise", type=float, default=0.3)
+    p.add_argument("--methods", default="ce,short,long,lstsd", help=f"comma-separated, or all ({','.join(METHODS)})")
+    p.add_argument("--model", help="model name (default: the dataset preset's)")
+    p.add_argument("--width", type=int, help="model width (default: the model's own)")
+    p.add_argument("--repeats", type=int, default=8, help="fresh trainers, seeds 0 … repeats − 1 (default 8)")
+    p.add_argument("--epochs", type=int, default=12, help="rounds per repeat (default 12)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
+    p.add_argument("--loss-only", action="store_true", help="time loss + backward alone, per step")
     p.add_argument("--out", default="benchmarks/results/cost.csv")
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    methods = args.methods.split(",")
-    config = preset(args.dataset, noise=0.3, epochs=args.epochs)
+    torch.set_num_threads(args.threads)
+    methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
+    # the preset's schedule, so that LSTSD's teachers appear within the rounds as in a real run
+    config = preset(args.dataset, noise=args.noise, epochs=args.epochs, model=args.model, width=args.width)
     data = load_dataset(config.dataset, config.noise, config.noise_kind)
-    rows = []
-    for repeat in range(args.repeats):
-        order = methods if repeat % 2 == 0 else methods[::-1]
-        for method in order:
-            history = train(method, config, seed=repeat, data=data).history
-            # the first epoch includes one-off warm-up (allocations, kernel selection)
-            rows.append(dict(repeat=repeat, method=method, sec_per_epoch=history.seconds.iloc[1:].median()))
-    df = pd.DataFrame(rows)
-    per_repeat = df.pivot(index="repeat", columns="method", values="sec_per_epoch")
-    ratio = per_repeat.div(per_repeat["ce"], axis=0)
-    out = pd.DataFrame({"sec_per_epoch_median": per_repeat.median(), "ratio_to_ce_median": ratio.median(),
-                        "ratio_min": ratio.min(), "ratio_max": ratio.max()}).loc[methods]
-    print(f"{args.dataset}, {config.model}, batch {config.batch_size}, {args.epochs} epochs × "
-          f"{args.repeats} repeats, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{platform.processor() or platform.machine()}")
-    print(out.to_string(float_format=lambda v: f"{v:.4f}"))
+    if args.loss_only:
+        print(f"loss + backward per step, batch {config.batch_size}, {data.num_classes} classes, "
+              f"{torch.get_num_threads()} thread(s), microseconds (best of 7 × 1000 steps):")
+        print(loss_only(methods, config, data).to_string(float_format=lambda v: f"{v:.1f}"))
+        return
+    df = measure(methods, config, data, args.repeats, args.epochs)
+    print(f"{args.dataset} (noise {args.noise:g}), {config.model} (width {config.width or 'default'}), "
+          f"batch {config.batch_size}, "
+          f"{args.epochs} rounds × {args.repeats} repeats, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} thread(s), {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.2f} at the end")
+    print(summarise(df, methods).to_string(float_format=lambda v: f"{v:.4f}"))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False)
 

@@ -8,12 +8,14 @@ Settings: clean MNIST-1D, 30%-noisy MNIST-1D, 40%-noisy digits (symmetric noise,
 `experiments.PRESETS`). Methods: all of `methods.METHODS` (ce, ls, short, long, lstsd and the peers
 snapshot, born_again, pskd, te), each with its documented defaults; nothing here is tuned.
 
-Per setting, `experiments.compare` trains seed by seed and method by method inside a seed, so the
-methods compared are timed side by side under the same load. Reported per method:
+Per setting, `experiments.compare` trains every method for every seed (the accuracies), and
+`benchmarks/cost.py`'s `measure` times them: fresh trainers of all methods taking turns one epoch
+at a time, so that every method sees the same machine (a few percent is less than a shared
+machine drifts between two whole runs). Reported per method:
 
 * final-epoch test accuracy (clean test labels), mean ± std (ddof 0) over seeds;
-* seconds per training epoch ÷ CE's, the ratio taken per seed in the same run, median over seeds
-  (Born-Again's seconds hold both generations, see `methods.BornAgain`);
+* seconds per training epoch ÷ CE's in the same round, median over rounds and then over
+  `--cost-repeats` repeats (Born-Again's epoch holds both generations, see `methods.BornAgain`);
 * extra forward passes per step, and the per-sample/teacher state the method keeps (bytes).
 
 Writes `<out>_runs.csv` (one row per run), `<out>_table.csv` (one row per setting × method) and
@@ -33,6 +35,9 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cost import measure, summarise  # noqa: E402  (benchmarks/cost.py)
+
+from lstsd_edu.data import load_dataset  # noqa: E402
 from lstsd_edu.experiments import compare, preset, table  # noqa: E402
 from lstsd_edu.methods import METHODS  # noqa: E402
 from lstsd_edu.trainer import get_device  # noqa: E402
@@ -47,13 +52,16 @@ def setting_name(dataset: str, noise: float) -> str:
 
 
 def run_setting(dataset: str, noise: float, methods: list[str], seeds: list[int], epochs: int | None,
-                progress: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+                progress: bool, cost_repeats: int, cost_rounds: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-run summary, per-method table) for one dataset and noise rate."""
     config = preset(dataset, noise=noise, epochs=epochs)
     summary, _ = compare(methods, config, seeds, progress=progress)
     name = setting_name(dataset, noise)
     summary.insert(0, "setting", name)
     t = table(summary)
+    timing = preset(dataset, noise=noise, epochs=cost_rounds)
+    data = load_dataset(timing.dataset, timing.noise, timing.noise_kind)
+    t["cost_vs_ce"] = summarise(measure(methods, timing, data, cost_repeats, cost_rounds), methods).ratio_to_ce
     t["extra_forward_passes"] = summary.groupby("method", sort=False).extra_forward_passes.first()
     t.insert(0, "setting", name)
     return summary, t.reset_index()
@@ -107,6 +115,8 @@ def main() -> None:
     p.add_argument("--settings", default=",".join(f"{d}:{n:g}" for d, n in SETTINGS),
                    help="dataset:noise pairs (default: mnist1d:0,mnist1d:0.3,digits:0.4)")
     p.add_argument("--quick", action="store_true", help="smoke run: 4 epochs, seed 0, to <out>_quick*")
+    p.add_argument("--cost-repeats", type=int, default=4, help="timing repeats per setting (default 4)")
+    p.add_argument("--cost-rounds", type=int, default=8, help="timed epochs per repeat (default 8)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     p.add_argument("--out", default="benchmarks/results/peers", help="output path prefix")
     p.add_argument("--no-progress", action="store_true")
@@ -115,13 +125,15 @@ def main() -> None:
     methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
     seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
     epochs = 4 if args.quick and args.epochs is None else args.epochs
+    cost_repeats, cost_rounds = (1, 3) if args.quick else (args.cost_repeats, args.cost_rounds)
     out = Path(args.out + ("_quick" if args.quick else ""))
 
     start = time.perf_counter()
     runs, tables = [], []
     settings = [(item.split(":")[0], float(item.split(":")[1])) for item in args.settings.split(",")]
     for dataset, noise in settings:
-        summary, t = run_setting(dataset, noise, methods, seeds, epochs, not args.no_progress)
+        summary, t = run_setting(dataset, noise, methods, seeds, epochs, not args.no_progress,
+                                 cost_repeats, cost_rounds)
         runs.append(summary)
         tables.append(t)
         print(f"\n{setting_name(dataset, noise)}  ({time.perf_counter() - start:.0f} s so far)")
@@ -139,7 +151,8 @@ def main() -> None:
               f"Machine: {machine}.",
               "Settings: symmetric label noise on the training labels (0%, 30%, 40%). "
               "Accuracy: final-epoch test accuracy, mean ± std over seeds (best per column in bold). "
-              "Cost: seconds per training epoch ÷ CE's in the same run, median over seeds; "
+              f"Cost: seconds per training epoch ÷ CE's, all methods taking turns epoch by epoch "
+              f"(`benchmarks/cost.py`), median of {cost_repeats} repeats × {cost_rounds} rounds; "
               "`born_again` counts both generations. State: per-sample records or teacher copy."]
     out.parent.mkdir(parents=True, exist_ok=True)
     runs.to_csv(f"{out}_runs.csv", index=False)

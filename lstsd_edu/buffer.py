@@ -124,9 +124,9 @@ class SnapshotBuffer:
         slot = self.slot(epoch)
         if self.classes is not None:
             values, classes = values.topk(self.k, dim=1)  # [B, k], [B, k]
-            self.classes[slot, index] = classes.to(torch.int16)
-        self.values[slot, index] = values.to(self.values.dtype)
-        self.stamp[slot, index] = epoch
+            self.classes[slot].index_copy_(0, index, classes.to(torch.int16))
+        self.values[slot].index_copy_(0, index, values.to(self.values.dtype))
+        self.stamp[slot].index_fill_(0, index, epoch)
 
     @torch.no_grad()
     def log_probs(self, epochs: list[int], index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,13 +135,15 @@ class SnapshotBuffer:
         Returns (log-probabilities [E, B, C] fp32, valid [E, B] bool), E = len(epochs). A record
         is valid only if it was taken in exactly that epoch; negative epochs are never valid.
         Classes a `topk` record did not keep get probability 0; the kept ones are renormalised.
+        Every log-probability returned is finite (≥ −FP16_MAX), so p · log p needs no special case.
         """
         slots, wanted = self._lookup(tuple(epochs))
         rows = (slots[:, None], index[None, :])  # one gather for all E epochs
         valid = self.stamp[rows] == wanted[:, None]  # [E, B]
         values = self.values[rows].float()  # [E, B, width]
         if self.classes is not None:
-            dense = torch.full((*values.shape[:2], self.num_classes), float("-inf"), device=values.device)
+            # classes not kept: −FP16_MAX, so that exp gives exactly 0 and every log stays finite
+            dense = torch.full((*values.shape[:2], self.num_classes), -FP16_MAX, device=values.device)
             values = dense.scatter(2, self.classes[rows].long(), values).log_softmax(2)  # [E, B, C]
         return values, valid
 

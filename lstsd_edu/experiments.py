@@ -143,6 +143,29 @@ class Run:
                     extra_forward_passes=self.trainer.method.extra_forward_passes)
 
 
+def make_trainer(method: str, config: Config, seed: int = 0, *, data=None, teacher=None,
+                 progress: bool = False, diagnostics: bool = False) -> Trainer:
+    """The `Trainer` `train` would run (model initialised with `seed`), not yet trained.
+
+    `born_again` needs its generation-1 model as `teacher` (`train` trains one first).
+    """
+    check_choice("method", method, METHODS)
+    if data is None:
+        data = load_dataset(config.dataset, config.noise, config.noise_kind)
+    seed_everything(seed)
+    model = build_model(config.model, data.input_shape, data.num_classes,
+                        **({"width": config.width} if config.width else {}))
+    built = build_method(method, w_long=config.w_long, w_short=config.w_short, lag=config.lag,
+                         long_mode=config.long_mode, temperature=config.temperature,
+                         ramp=config.ramp, label_smoothing=config.label_smoothing,
+                         storage=config.storage, k=config.k)
+    if teacher is not None:
+        built.set_teacher(teacher)
+    return Trainer(model, built, data, epochs=config.epochs, batch_size=config.batch_size,
+                   lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+                   device=config.device, seed=seed, progress=progress, diagnostics=diagnostics)
+
+
 def train(method: str, config: Config, seed: int = 0, *, progress: bool = False,
           diagnostics: bool = False, data=None) -> Run:
     """Train one model with one method; the data's label noise is drawn with the noise seed 0
@@ -154,18 +177,10 @@ def train(method: str, config: Config, seed: int = 0, *, progress: bool = False,
     # trained below, starts from a fresh initialisation drawn with another seed and learns from it.
     first = train("ce", config, seed, progress=progress, data=data) if method == "born_again" else None
     init_seed = seed if first is None else BornAgain.second_generation_seed(seed)
-    seed_everything(init_seed)
-    model = build_model(config.model, data.input_shape, data.num_classes,
-                        **({"width": config.width} if config.width else {}))
-    built = build_method(method, w_long=config.w_long, w_short=config.w_short, lag=config.lag,
-                         long_mode=config.long_mode, temperature=config.temperature,
-                         ramp=config.ramp, label_smoothing=config.label_smoothing,
-                         storage=config.storage, k=config.k)
+    trainer = make_trainer(method, config, init_seed, data=data, progress=progress, diagnostics=diagnostics,
+                           teacher=None if first is None else first.trainer.model)
     if first is not None:
-        built.set_teacher(first.trainer.model, first_generation=first)
-    trainer = Trainer(model, built, data, epochs=config.epochs, batch_size=config.batch_size,
-                      lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
-                      device=config.device, seed=init_seed, progress=progress, diagnostics=diagnostics)
+        trainer.method.first_generation = first
     trainer.fit()
     if first is not None:  # Born-Again's price per epoch of budget: generation 1's epoch + generation 2's
         for row, first_row in zip(trainer.rows, first.trainer.rows):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -67,19 +68,69 @@ def teacher_mixture(teachers: Teachers, w_long: float, w_short: float) -> Mixtur
     wm = torch.tensor([[w_long], [w_short]], device=teachers.valid.device) * teachers.valid  # [2, B]
     p = teachers.probs  # [2, B, C]
     return Mixture(target=(wm[:, :, None] * p).sum(0),
-                   plogp=(wm * torch.special.xlogy(p, p).sum(2)).sum(0),  # 0·log 0 = 0 (top-k)
+                   plogp=(wm * (p * teachers.log_probs).sum(2)).sum(0),  # log-probs are finite: 0·log 0 = 0
                    w_ce=1.0 - wm.sum(0))  # a missing teacher's weight goes back to CE
 
 
 def mixture_loss(logits: torch.Tensor, targets: torch.Tensor, mixture: Mixture,
                  temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The loss given the teachers' mixture. Returns (loss, log_q), log_q = log softmax(z / τ)."""
-    log_p = F.log_softmax(logits.float(), dim=1)  # [B, C]
-    ce = F.nll_loss(log_p, targets, reduction="none")  # [B]  CE(z_i, y_i)
-    log_q = log_p if temperature == 1.0 else F.log_softmax(logits.float() / temperature, dim=1)
-    # τ² Σ_k w_k m_k,i KL(p_k,i ‖ q_i) = τ² (Σ_k w_k m_k,i Σ_c p log p − Σ_c t_i,c log q_i,c)
-    soft = temperature**2 * (mixture.plogp - (mixture.target * log_q).sum(1))  # [B]
-    return (mixture.w_ce * ce + soft).mean(), log_q
+    """The loss given the teachers' mixture. Returns (loss, log_q), log_q = log softmax(z / τ).
+
+    With p = softmax(z), q = softmax(z / τ), per sample
+
+        ℓ_i = w_ce,i · CE(z_i, y_i) + τ² (plogp_i − Σ_c t_i,c log q_i,c),     L = mean_i ℓ_i
+
+    since τ² Σ_k w_k m_k,i KL(p_k,i ‖ q_i) = τ² (Σ_k w_k m_k,i Σ_c p log p − Σ_c t_i,c log q_i,c).
+    `_MixtureLoss` computes L and its gradient in one autograd node (see there for why).
+    """
+    return _MixtureLoss.apply(logits, targets, *mixture, temperature)
+
+
+class _MixtureLoss(torch.autograd.Function):
+    """`mixture_loss` as one autograd node, its gradient written out:
+
+        ∂L/∂z_i = [ w_ce,i (p_i − onehot(y_i)) + τ (s_i q_i − t_i) ] / B,      s_i = Σ_c t_i,c
+
+    Left to autograd, the loss would record a dozen small operations per step, each with its own
+    backward node, and on a small model the per-operation overhead, not the arithmetic, is what
+    LSTSD costs. So the forward computes the loss and, while log p and log q are at hand, the
+    gradient; the backward only scales it. Both parts go through `torch._log_softmax_backward_data`,
+    the kernel autograd itself runs for `log_softmax` (at output log p it maps g to g − p Σ_c g_c):
+
+        CE part:    g = −w_ce,i onehot(y_i) / B  at log p   →  w_ce,i (p_i − onehot(y_i)) / B
+        soft part:  g = −τ² t_i / B  at log q, then ÷ τ     →  τ (s_i q_i − t_i) / B
+
+    in the order and with the roundings autograd would use, so a step's numbers are those of
+    autograd applied to the formula, bit for bit (tests check this, and that zero weights give
+    plain CE's training exactly).
+    """
+
+    @staticmethod
+    def forward(ctx, logits, targets, target, plogp, w_ce, temperature):
+        z = logits.float()  # [B, C]; fp32 also under bf16 autocast (no graph is recorded in here)
+        log_p = z.log_softmax(1)  # [B, C]
+        ce = F.nll_loss(log_p, targets, reduction="none")  # [B]  CE(z_i, y_i)
+        log_q = log_p if temperature == 1.0 else (z / temperature).log_softmax(1)  # [B, C]
+        soft = temperature**2 * (plogp - torch.linalg.vecdot(target, log_q))  # [B]
+        loss = torch.addcmul(soft, w_ce, ce).mean()  # mean of w_ce,i · CE_i + soft_i
+        if ctx.needs_input_grad[0]:
+            scale = 1.0 / len(ce)  # ∂L/∂ℓ_i = 1/B
+            grad_log_p = torch.zeros_like(log_p).scatter_(1, targets[:, None], (w_ce * -scale)[:, None])
+            # −τ²/B rounded as autograd rounds it: 1/B in fp32 first, then × τ² in fp32
+            grad_log_q = target * float(np.float32(-scale) * np.float32(temperature**2))  # [B, C]
+            if temperature == 1.0:  # log q is log p: one backward for both parts
+                grad = torch._log_softmax_backward_data(grad_log_p + grad_log_q, log_p, 1, log_p.dtype)
+            else:
+                grad = (torch._log_softmax_backward_data(grad_log_p, log_p, 1, log_p.dtype)
+                        + torch._log_softmax_backward_data(grad_log_q, log_q, 1, log_q.dtype) / temperature)
+            ctx.save_for_backward(grad if grad.dtype == logits.dtype else grad.to(logits.dtype))
+        ctx.mark_non_differentiable(log_q)
+        return loss, log_q
+
+    @staticmethod
+    def backward(ctx, grad_loss, _grad_log_q):
+        (grad,) = ctx.saved_tensors
+        return grad * grad_loss, None, None, None, None, None
 
 
 def lstsd_loss(logits: torch.Tensor, targets: torch.Tensor, teachers: Teachers, w_long: float,

@@ -91,13 +91,16 @@ class LabelSmoothing(Method):
 class SampleDistillation(Method):
     """Long short-term sample distillation (see `losses.lstsd_loss` for the equation).
 
-    Each step records its own log softmax(z / τ) as each sample's record for this epoch: no extra
+    Each step takes its own log softmax(z / τ) as each sample's record for this epoch: no extra
     forward pass. The teachers of epoch e (records of e − 1 and e − L) are complete before epoch e
     starts and do not change during it, so `start_epoch` folds them into each sample's mixture
     (`losses.teacher_mixture`) for all N samples at once, and a step only gathers its B rows.
-    That one vectorised pass per epoch replaces a dozen small operations per step, which is most
-    of LSTSD's overhead for small models. The table costs N·(C + 2)·4 bytes; above
-    `MAX_TABLE_BYTES` (huge N·C, where steps are slow anyway) each step computes its own rows.
+    Likewise the steps only keep their records, and `end_epoch` writes the whole epoch into the
+    buffer in one call. On a small model every small operation per step shows in the epoch time
+    (benchmarks/cost.py), so whatever can be done once per epoch is. The table costs
+    N·(C + 2)·4 bytes and the kept records N·C·4 bytes while the epoch runs; above
+    `MAX_TABLE_BYTES` for the table (huge N·C, where steps are slow anyway) each step computes its
+    own rows and writes its own records.
 
     `ramp` > 0 grows both weights linearly over the first `ramp` epochs (weight × (e + 1) / ramp).
     """
@@ -125,6 +128,7 @@ class SampleDistillation(Method):
                                      self.dtype, self.storage, self.k)
         self.table: torch.Tensor | None = None
         self.use_table = num_samples * (num_classes + 2) * 4 <= self.MAX_TABLE_BYTES
+        self.taken: list[tuple[torch.Tensor, torch.Tensor]] = []  # this epoch's (index, log_q)
 
     def weights(self, epoch: int) -> tuple[float, float]:
         """(w_long, w_short) in effect at `epoch`, after the ramp."""
@@ -136,6 +140,7 @@ class SampleDistillation(Method):
         return teacher_mixture(self.buffer.teachers(epoch, index), *self.weights(epoch))
 
     def start_epoch(self, epoch: int) -> None:
+        self.taken = []
         if self.use_table:  # one row per sample: [target (C) | plogp | w_ce], one gather per step
             every = torch.arange(self.buffer.num_samples, device=self.buffer.values.device)
             parts = [self.mixture(epoch, chunk) for chunk in every.split(65536)]
@@ -145,13 +150,23 @@ class SampleDistillation(Method):
     def loss(self, logits: torch.Tensor, batch: Batch, epoch: int) -> torch.Tensor:
         _, y, index = batch
         if self.use_table:
-            row = self.table[index]  # [B, C + 2]
-            mixture = Mixture(row[:, :-2], row[:, -2], row[:, -1])
+            row = self.table.index_select(0, index)  # [B, C + 2]
+            mixture = Mixture(row[:, :-2], *row[:, -2:].unbind(1))
         else:
             mixture = self.mixture(epoch, index)  # read before this step writes its records
         loss, log_q = mixture_loss(logits, y, mixture, self.temperature)
-        self.buffer.record(epoch, index, log_q)  # the student at τ: a teacher for later epochs
+        # the student at τ: a teacher for later epochs
+        if self.use_table:
+            self.taken.append((index, log_q))  # written by end_epoch, all at once
+        else:
+            self.buffer.record(epoch, index, log_q)
         return loss
+
+    def end_epoch(self, epoch: int, model: nn.Module) -> None:
+        if self.taken:
+            index, log_q = (torch.cat(parts) for parts in zip(*self.taken))
+            self.buffer.record(epoch, index, log_q)
+            self.taken = []
 
     @property
     def state_bytes(self) -> int:

@@ -136,9 +136,9 @@ class Trainer:
             self.scheduler.step()
             loss_sum += loss.detach() * y.shape[0]
             correct += (logits.detach().argmax(1) == y).sum()
+        self.method.end_epoch(epoch, model)  # e.g. LSTSD writes the epoch's records into its buffer
         # DDP: every rank gets the epoch's records of all samples; the sums cover all ranks
         loss_sum, correct = self.replicas.end_epoch(self.method.buffer, epoch, loss_sum, correct)
-        self.method.end_epoch(epoch, model)
         train_loss, train_correct = loss_sum.item(), correct.item()  # the epoch's one sync
         seconds = time.perf_counter() - start
         n = len(self.data.train)

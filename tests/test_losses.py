@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from lstsd_edu.buffer import Teachers
-from lstsd_edu.losses import lstsd_loss, per_sample_ce, per_sample_kl
+from lstsd_edu.losses import lstsd_loss, mixture_loss, per_sample_ce, per_sample_kl, teacher_mixture
 
 
 def hand_kl(p: list[float], z: list[float], tau: float) -> float:
@@ -87,3 +87,30 @@ def test_gradient_of_the_soft_terms_matches_autograd_of_the_hand_formula():
                              + w_short * m[1] * per_sample_kl(teachers.short, z2, tau))).mean()
     reference.backward()
     torch.testing.assert_close(z1.grad, z2.grad)
+
+
+@pytest.mark.parametrize("tau", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("batch", [8, 100])
+def test_written_out_gradient_is_autograds_bit_for_bit(tau, batch):
+    """`mixture_loss` computes its gradient itself (one autograd node); it must be the very numbers
+    autograd gives for the formula, written with the same operations, not merely close to them."""
+    g = torch.Generator().manual_seed(batch)
+    logits = 3 * torch.randn(batch, 5, generator=g)
+    targets = torch.randint(0, 5, (batch,), generator=g)
+    valid = torch.rand(2, batch, generator=g) < 0.7
+    teachers = Teachers(torch.log_softmax(2 * torch.randn(2, batch, 5, generator=g), dim=2), valid)
+    mixture = teacher_mixture(teachers, 0.3, 0.5)
+
+    z1 = logits.clone().requires_grad_()
+    loss1, log_q = mixture_loss(z1, targets, mixture, tau)
+    loss1.backward()
+
+    z2 = logits.clone().requires_grad_()  # autograd of: mean_i [w_ce,i CE_i + τ² (plogp_i − Σ_c t log q)]
+    log_p2 = torch.log_softmax(z2, dim=1)
+    log_q2 = log_p2 if tau == 1.0 else torch.log_softmax(z2 / tau, dim=1)
+    soft = tau**2 * (mixture.plogp - torch.linalg.vecdot(mixture.target, log_q2))
+    loss2 = torch.addcmul(soft, mixture.w_ce, torch.nn.functional.nll_loss(log_p2, targets, reduction="none")).mean()
+    loss2.backward()
+
+    assert torch.equal(loss1, loss2) and torch.equal(log_q, log_q2.detach())
+    assert torch.equal(z1.grad, z2.grad)

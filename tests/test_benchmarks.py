@@ -1,0 +1,29 @@
+"""benchmarks/cost.py's bookkeeping (what it measures is timing, which tests do not assert)."""
+import importlib.util
+from pathlib import Path
+
+from lstsd_edu.data import load_dataset
+from lstsd_edu.experiments import preset
+
+SPEC = importlib.util.spec_from_file_location("cost", Path(__file__).resolve().parent.parent / "benchmarks" / "cost.py")
+cost = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(cost)
+
+
+def test_methods_take_turns_and_ratios_are_per_round():
+    config = preset("digits", epochs=3)
+    data = load_dataset(config.dataset, config.noise, config.noise_kind)
+    df = cost.measure(["lstsd", "ce", "born_again"], config, data, repeats=2, epochs=3)
+    assert len(df) == 2 * 3 * 3  # repeats × rounds × methods
+    order = ["ce", "lstsd", "born_again"]  # CE first, then as asked
+    for (_, r), one_round in df.groupby(["repeat", "round"], sort=False):
+        assert one_round.method.tolist() == order[r % 3:] + order[:r % 3]  # every method, rotating
+    rounds = df.set_index(["repeat", "round", "method"]).seconds.unstack("method")
+    ratios = df.set_index(["repeat", "round", "method"]).ratio.unstack("method")
+    assert (ratios["ce"] == 1.0).all()
+    assert (ratios["lstsd"] == rounds["lstsd"] / rounds["ce"]).all()
+    assert (rounds["born_again"] > rounds["ce"]).all()  # generation 1's epoch (CE's) is counted in
+    table = cost.summarise(df, ["lstsd", "ce", "born_again"])
+    assert table.index.tolist() == ["ce", "lstsd", "born_again"]
+    assert table.loc["ce", "ratio_to_ce"] == 1.0
+    assert (table.ratio_min <= table.ratio_to_ce).all() and (table.ratio_to_ce <= table.ratio_max).all()
