@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 ## demo: the main job — plain training vs LSTSD on 30%-noisy MNIST-1D; prints a table, writes runs/demo/
 demo: $(STAMP)
-	$(BIN)/lstsd-edu compare --dataset mnist1d --noise 0.3 --methods ce,short,long,lstsd --seeds 0,1,2 --out runs/demo
+	$(BIN)/lstsd-edu compare --dataset mnist1d --noise 0.3 --methods ce,short,long,lstsd --seeds 0,1,2 --jobs 2 --out runs/demo
 
 ## test: every test — the library, the notebooks (fast mode, nbval) and the browser test.
 ## One thread per process: tiny models gain nothing from two, and the browser test runs

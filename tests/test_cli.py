@@ -30,6 +30,16 @@ def test_compare_fast_smoke_run(tmp_path, capsys):
     assert (tmp_path / "comparison.png").stat().st_size > 10_000
 
 
+def test_jobs_train_runs_side_by_side_with_the_same_numbers(tmp_path):
+    args = ["compare", "--dataset", "digits", "--epochs", "2", "--methods", "ce,lstsd,born_again",
+            "--seeds", "0,1", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert main([*args, "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
+    for name, timing in [("summary.csv", "seconds_per_epoch"), ("history.csv", "seconds")]:
+        one, two = (pd.read_csv(tmp_path / run / name).drop(columns=timing) for run in ("one", "two"))
+        assert one.equals(two)
+
+
 def test_module_entry_point_runs():
     result = run_cli("compare", "--help")
     assert result.returncode == 0 and "--long-mode" in result.stdout
@@ -54,6 +64,7 @@ def test_module_entry_point_runs():
     (["--seeds", ""], "seeds"),
     (["--epochs", "0"], "epochs"),
     (["--lag", "three"], "--lag"),
+    (["--jobs", "0"], "jobs"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(args, parameter, capsys):
     with pytest.raises(SystemExit) as exit_info:
