@@ -28,6 +28,7 @@ import argparse
 import os
 import platform
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -39,15 +40,18 @@ from lstsd_edu.experiments import make_trainer, preset  # noqa: E402
 from lstsd_edu.methods import METHODS  # noqa: E402
 
 
+def fresh_trainer(method: str, config, seed: int, data):
+    """A new trainer for `method`; `born_again` gets an untrained CE model as its generation 1."""
+    teacher = make_trainer("ce", config, seed=seed, data=data).model if method == "born_again" else None
+    return make_trainer(method, config, seed=seed, data=data, teacher=teacher)
+
+
 def measure(methods: list[str], config, data, repeats: int, epochs: int) -> pd.DataFrame:
     """Epoch seconds, one row per repeat × round × method (see the module docstring)."""
     methods = ["ce"] + [m for m in methods if m != "ce"]  # CE is the yardstick of every round
     rows = []
     for repeat in range(repeats):
-        trainers = {}
-        for method in methods:
-            teacher = make_trainer("ce", config, seed=repeat, data=data).model if method == "born_again" else None
-            trainers[method] = make_trainer(method, config, seed=repeat, data=data, teacher=teacher)
+        trainers = {method: fresh_trainer(method, config, repeat, data) for method in methods}
         for round_ in range(epochs):
             shift = round_ % len(methods)
             seconds = {m: trainers[m].train_epoch()["seconds"] for m in methods[shift:] + methods[:shift]}
@@ -60,11 +64,9 @@ def measure(methods: list[str], config, data, repeats: int, epochs: int) -> pd.D
 
 def loss_only(methods: list[str], config, data, steps: int = 1000, repeats: int = 7) -> pd.Series:
     """Microseconds per step of `method.loss` + backward on random logits (see the module docstring)."""
-    import time
-
     out = {}
     for method in methods:
-        trainer = make_trainer(method, config, seed=0, data=data)
+        trainer = fresh_trainer(method, config, 0, data)
         trainer.method.start_epoch(0)  # LSTSD's table; whether samples have teachers yet does not change the work
         x, y, index = next(data.train.batches(config.batch_size, generator=torch.Generator().manual_seed(0)))
         logits = torch.randn(len(y), data.num_classes, requires_grad=True)
