@@ -28,7 +28,7 @@ from torch import nn
 
 from .buffer import SnapshotBuffer
 from .errors import ConfigError, check_choice, check_range
-from .losses import (Mixture, kd_loss, mixture_loss, per_sample_ce, per_sample_kl, soft_target_ce,
+from .losses import (kd_loss, loss_columns, mixture_loss, per_sample_ce, per_sample_kl, soft_target_ce,
                      teacher_mixture)
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (x, y, index)
@@ -94,13 +94,16 @@ class SampleDistillation(Method):
     Each step takes its own log softmax(z / τ) as each sample's record for this epoch: no extra
     forward pass. The teachers of epoch e (records of e − 1 and e − L) are complete before epoch e
     starts and do not change during it, so `start_epoch` folds them into each sample's mixture
-    (`losses.teacher_mixture`) for all N samples at once, and a step only gathers its B rows.
-    Likewise the steps only keep their records, and `end_epoch` writes the whole epoch into the
-    buffer in one call. On a small model every small operation per step shows in the epoch time
-    (benchmarks/cost.py), so whatever can be done once per epoch is. The table costs
-    N·(C + 2)·4 bytes and the kept records N·C·4 bytes while the epoch runs; above
+    (`losses.teacher_mixture`, `losses.loss_columns`) for all N samples at once, and a step only
+    gathers its B columns. Likewise the steps only keep their records, and `end_epoch` writes the
+    whole epoch into the buffer in one call. On a small model every small operation per step shows
+    in the epoch time (benchmarks/cost.py), so whatever can be done once per epoch is. The table
+    costs N·(2C + 2)·4 bytes and the kept records N·C·4 bytes while the epoch runs; above
     `MAX_TABLE_BYTES` for the table (huge N·C, where steps are slow anyway) each step computes its
-    own rows and writes its own records.
+    own columns and writes its own records.
+
+    While no teacher can have weight (epoch 0, or both weights 0) the loss is plain CE, and it is
+    computed by CE's own code: such a run trains exactly as `ce` does, bit for bit.
 
     `ramp` > 0 grows both weights linearly over the first `ramp` epochs (weight × (e + 1) / ramp).
     """
@@ -127,7 +130,7 @@ class SampleDistillation(Method):
         self.buffer = SnapshotBuffer(num_samples, num_classes, self.lag, self.long_mode, device,
                                      self.dtype, self.storage, self.k)
         self.table: torch.Tensor | None = None
-        self.use_table = num_samples * (num_classes + 2) * 4 <= self.MAX_TABLE_BYTES
+        self.use_table = num_samples * (2 * num_classes + 2) * 4 <= self.MAX_TABLE_BYTES
         self.taken: list[tuple[torch.Tensor, torch.Tensor]] = []  # this epoch's (index, log_q)
 
     def weights(self, epoch: int) -> tuple[float, float]:
@@ -135,26 +138,30 @@ class SampleDistillation(Method):
         scale = min(1.0, (epoch + 1) / self.ramp) if self.ramp else 1.0
         return scale * self.w_long, scale * self.w_short
 
-    def mixture(self, epoch: int, index: torch.Tensor) -> Mixture:
-        """The teachers' mixture for samples `index` at `epoch`, straight from the buffer."""
-        return teacher_mixture(self.buffer.teachers(epoch, index), *self.weights(epoch))
+    def columns(self, epoch: int, index: torch.Tensor) -> torch.Tensor:
+        """The loss's per-sample constants for samples `index` at `epoch`, straight from the buffer."""
+        mixture = teacher_mixture(self.buffer.teachers(epoch, index), *self.weights(epoch), self.temperature)
+        return loss_columns(mixture)  # [2C + 2, B]
+
+    def teaching(self, epoch: int) -> bool:
+        """Whether any teacher can have weight at `epoch`: not before the first records (epoch 0)."""
+        return epoch > 0 and any(self.weights(epoch))
 
     def start_epoch(self, epoch: int) -> None:
         self.taken = []
-        if self.use_table:  # one row per sample: [target (C) | plogp | w_ce], one gather per step
+        if self.use_table and self.teaching(epoch):  # one column per sample, one gather per step
             every = torch.arange(self.buffer.num_samples, device=self.buffer.values.device)
-            parts = [self.mixture(epoch, chunk) for chunk in every.split(65536)]
-            self.table = torch.cat([torch.cat([m.target, m.plogp[:, None], m.w_ce[:, None]], 1)
-                                    for m in parts])  # [N, C + 2]
+            self.table = torch.cat([self.columns(epoch, chunk) for chunk in every.split(65536)], 1)
 
     def loss(self, logits: torch.Tensor, batch: Batch, epoch: int) -> torch.Tensor:
         _, y, index = batch
-        if self.use_table:
-            row = self.table.index_select(0, index)  # [B, C + 2]
-            mixture = Mixture(row[:, :-2], *row[:, -2:].unbind(1))
+        if not self.teaching(epoch):  # the loss is plain CE: computed as CE computes it, bit for bit
+            loss = super().loss(logits, batch, epoch)
+            log_q = (logits.detach().float() / self.temperature).log_softmax(1)
         else:
-            mixture = self.mixture(epoch, index)  # read before this step writes its records
-        loss, log_q = mixture_loss(logits, y, mixture, self.temperature)
+            # read before this step writes its records (per-step path)
+            columns = self.table.index_select(1, index) if self.use_table else self.columns(epoch, index)
+            loss, log_q = mixture_loss(logits, y, columns, self.temperature)
         # the student at τ: a teacher for later epochs
         if self.use_table:
             self.taken.append((index, log_q))  # written by end_epoch, all at once

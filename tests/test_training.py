@@ -88,7 +88,7 @@ def test_history_columns_and_buffer_size(small_data):
     assert history.epoch.tolist() == [1, 2]
     assert history.lr.iloc[0] == pytest.approx(0.05) and history.lr.iloc[1] < 0.05  # cosine
     buffer = 512 * 10 * 3 * 2 + 512 * 3 * 2  # 3 slots of fp16 records + int16 stamps
-    table = 512 * (10 + 2) * 4  # the per-epoch teacher mixture
+    table = 512 * (2 * 10 + 2) * 4  # the per-epoch teacher mixture
     assert trainer.method.state_bytes == buffer + table
 
 
