@@ -18,6 +18,7 @@ B samples by B is KL's `batchmean` reduction.
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import torch
@@ -101,9 +102,15 @@ def mixture_loss(logits: torch.Tensor, targets: torch.Tensor, columns: torch.Ten
     return _MixtureLoss.apply(logits, weights, plogp, temperature)
 
 
+@functools.lru_cache(maxsize=None)
+def _temperatures(temperature: float, device: torch.device) -> torch.Tensor:
+    """[1, 1/τ] as a [2, 1, 1] tensor: zᵀ times it is [z | z / τ], classes first."""
+    return torch.tensor([1.0, 1.0 / temperature], device=device).view(2, 1, 1)
+
+
 class _MixtureLoss(torch.autograd.Function):
     """`mixture_loss` as one autograd node, its gradient written out. Stack the student's logits at
-    the two temperatures, u = [z | z / τ] (2C per sample); then ℓ_i = plogp_i − Σ a_i log softmax(u_i)
+    the two temperatures, u = [z | z / τ] (2C per sample, `_temperatures`); then ℓ_i = plogp_i − Σ a_i log softmax(u_i)
     (the softmax taken over each half), and
 
         ∂L/∂z_i = [ (s_i softmax(z_i) − a_i,1) + (s'_i softmax(z_i / τ) − a_i,2) / τ ] / B
@@ -125,15 +132,16 @@ class _MixtureLoss(torch.autograd.Function):
     def forward(ctx, logits, weights, plogp, temperature):
         z = logits.float().t().contiguous()  # [C, B]; fp32 also under bf16 autocast (no graph in here)
         classes, batch = z.shape
-        log_pq = torch.stack([z, z / temperature]).log_softmax(1)  # [2, C, B]: log p, log q
-        loss = (plogp - torch.linalg.vecdot(weights, log_pq.view(2 * classes, batch), dim=0)).mean()
+        log_pq = (z * _temperatures(temperature, z.device)).log_softmax(1)  # [2, C, B]: log p, log q
+        # L = (Σ_i plogp_i − Σ a ⊙ [log p | log q]) / B
+        loss = (plogp.sum() - torch.vdot(weights.view(-1), log_pq.view(-1))) * (1.0 / batch)
         if ctx.needs_input_grad[0]:
             g = (weights * (-1.0 / batch)).view(2, classes, batch)  # ∂L/∂log p, ∂L/∂log q
             if temperature == 1.0:  # log q is log p: one backward for both halves
                 grad = torch._log_softmax_backward_data(g[0] + g[1], log_pq[0], 0, z.dtype)
             else:
-                g = torch._log_softmax_backward_data(g, log_pq, 1, z.dtype)  # [2, C, B]
-                grad = torch.add(g[0], g[1], alpha=1.0 / temperature)  # ∂(z / τ)/∂z = 1 / τ
+                g_p, g_q = torch._log_softmax_backward_data(g, log_pq, 1, z.dtype).unbind(0)  # [C, B] each
+                grad = torch.add(g_p, g_q, alpha=1.0 / temperature)  # ∂(z / τ)/∂z = 1 / τ
             ctx.save_for_backward(grad.t().contiguous().to(logits.dtype))  # [B, C], as autograd's would be
         log_q = log_pq[1].t()  # [B, C], a view
         ctx.mark_non_differentiable(log_q)
