@@ -27,3 +27,5 @@ def test_methods_take_turns_and_ratios_are_per_round():
     assert table.index.tolist() == ["ce", "lstsd", "born_again"]
     assert table.loc["ce", "ratio_to_ce"] == 1.0
     assert (table.ratio_min <= table.ratio_to_ce).all() and (table.ratio_to_ce <= table.ratio_max).all()
+    assert (table.ratio_min <= table.ci95_low).all() and (table.ci95_low <= table.ci95_high).all()
+    assert (table.ci95_high <= table.ratio_max).all() and table.loc["ce", "ci95_high"] == 1.0
