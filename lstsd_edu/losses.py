@@ -88,10 +88,10 @@ def mixture_loss(logits: torch.Tensor, targets: torch.Tensor, columns: torch.Ten
     """The loss from the teachers' mixture, `columns` = `loss_columns(mixture)` [2C + 2, B], which
     this call uses as scratch space. Returns (loss, log_q), log_q = log softmax(z / τ) [B, C].
 
-    With p = softmax(z), q = softmax(z / τ), per sample
+    With the student's s = softmax(z) and q = softmax(z / τ), and teachers p_k, per sample
 
         ℓ_i = w_ce,i · CE(z_i, y_i) + τ² Σ_k w_k m_k,i KL(p_k,i ‖ q_i)
-            = plogp_i − Σ_c w_ce,i onehot(y_i)_c log p_i,c − Σ_c t_i,c log q_i,c
+            = plogp_i − Σ_c w_ce,i onehot(y_i)_c log s_i,c − Σ_c t_i,c log q_i,c
 
     since KL(p ‖ q) = Σ p log p − Σ p log q. That is one soft-target cross-entropy at two
     temperatures, 1 and τ, with targets a_i = [w_ce,i onehot(y_i) | t_i] (2C numbers per sample),
@@ -113,9 +113,9 @@ class _MixtureLoss(torch.autograd.Function):
     the two temperatures, u = [z | z / τ] (2C per sample, `_temperatures`); then ℓ_i = plogp_i − Σ a_i log softmax(u_i)
     (the softmax taken over each half), and
 
-        ∂L/∂z_i = [ (s_i softmax(z_i) − a_i,1) + (s'_i softmax(z_i / τ) − a_i,2) / τ ] / B
+        ∂L/∂z_i = [ (σ_i softmax(z_i) − a_i,1) + (σ'_i softmax(z_i / τ) − a_i,2) / τ ] / B
 
-    with a_i,1, a_i,2 the two halves of a_i and s_i, s'_i their sums. Left to autograd the loss
+    with a_i,1, a_i,2 the two halves of a_i and σ_i, σ'_i their sums. Left to autograd the loss
     would record a dozen small operations per step, each with its own backward node, and on a small
     model the per-operation overhead, not the arithmetic, is what LSTSD costs. So the forward
     computes the loss and, while the log-softmaxes are at hand, the gradient, with
