@@ -110,8 +110,8 @@ def _temperatures(temperature: float, device: torch.device) -> torch.Tensor:
 
 class _MixtureLoss(torch.autograd.Function):
     """`mixture_loss` as one autograd node, its gradient written out. Stack the student's logits at
-    the two temperatures, u = [z | z / τ] (2C per sample, `_temperatures`); then ℓ_i = plogp_i − Σ a_i log softmax(u_i)
-    (the softmax taken over each half), and
+    the two temperatures, u = [z | z / τ] (2C per sample, `_temperatures`); then
+    ℓ_i = plogp_i − Σ a_i log softmax(u_i) (the softmax taken over each half), and
 
         ∂L/∂z_i = [ (σ_i softmax(z_i) − a_i,1) + (σ'_i softmax(z_i / τ) − a_i,2) / τ ] / B
 
