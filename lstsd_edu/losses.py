@@ -12,9 +12,9 @@ w_long, w_short (w_ce = 1 − w_long − w_short ≥ 0), the loss is
 where m_·,i ∈ {0, 1} says whether sample i has that teacher yet. A missing teacher hands its
 weight back to cross-entropy, so until records exist the loss *is* plain CE, and with
 w_long = w_short = 0 it is plain CE; `lstsd_loss` then computes it as `F.cross_entropy` does,
-bit for bit (and `methods.SampleDistillation` trains exactly as CE does). The τ² keeps the gradient of the soft
-terms on the same scale as CE's when τ changes (Hinton et al., 2015). Dividing the sum over all
-B samples by B is KL's `batchmean` reduction.
+bit for bit (and `methods.SampleDistillation` trains exactly as CE does). The τ² keeps the
+gradient of the soft terms on the same scale as CE's when τ changes (Hinton et al., 2015).
+Dividing the sum over all B samples by B is KL's `batchmean` reduction.
 """
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def teacher_mixture(teachers: Teachers, w_long: float, w_short: float, temperatu
     p = teachers.probs  # [2, B, C]
     tau2 = temperature**2
     return Mixture(target=((wm[:, :, None] * p).sum(0) * tau2).t().contiguous(),
-                   plogp=(wm * (p * teachers.log_probs).sum(2)).sum(0, keepdim=True) * tau2,  # logs are finite
+                   plogp=(wm * (p * teachers.log_probs).sum(2)).sum(0, keepdim=True) * tau2,  # finite logs
                    w_ce=1.0 - wm.sum(0, keepdim=True))  # a missing teacher's weight goes back to CE
 
 
