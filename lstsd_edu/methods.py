@@ -28,8 +28,8 @@ from torch import nn
 
 from .buffer import SnapshotBuffer
 from .errors import ConfigError, check_choice, check_range
-from .losses import (kd_loss, loss_columns, mixture_loss, per_sample_ce, per_sample_kl, soft_target_ce,
-                     teacher_mixture)
+from .losses import (kd_loss, loss_columns, mixture_loss, per_sample_ce, per_sample_kl, plain_ce_loss,
+                     soft_target_ce, teacher_mixture)
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (x, y, index)
 
@@ -156,8 +156,7 @@ class SampleDistillation(Method):
     def loss(self, logits: torch.Tensor, batch: Batch, epoch: int) -> torch.Tensor:
         _, y, index = batch
         if not self.teaching(epoch):  # the loss is plain CE: computed as CE computes it, bit for bit
-            loss = super().loss(logits, batch, epoch)
-            log_q = (logits.detach().float() / self.temperature).log_softmax(1)
+            loss, log_q = plain_ce_loss(logits, y, self.temperature)
         else:
             # read before this step writes its records (per-step path)
             columns = self.table.index_select(1, index) if self.use_table else self.columns(epoch, index)
