@@ -23,6 +23,7 @@ logits of one batch, 1000 steps in a row (best of 7) — the fixed per-step pric
 without the model. In a real epoch the model's own work runs between two such steps and evicts
 their code and data from the caches, so they cost more there than here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,9 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lstsd_edu.data import load_dataset  # noqa: E402
-from lstsd_edu.experiments import make_trainer, preset  # noqa: E402
-from lstsd_edu.methods import METHODS  # noqa: E402
+from lstsd_edu.data import load_dataset
+from lstsd_edu.experiments import make_trainer, preset
+from lstsd_edu.methods import METHODS
 
 
 def fresh_trainer(method: str, config, seed: int, data):
@@ -59,8 +60,10 @@ def measure(methods: list[str], config, data, repeats: int, epochs: int) -> pd.D
             seconds = {m: trainers[m].train_epoch()["seconds"] for m in methods[shift:] + methods[:shift]}
             if "born_again" in seconds:
                 seconds["born_again"] += seconds["ce"]  # generation 1's epoch
-            rows += [dict(repeat=repeat, round=round_, method=m, seconds=s, ratio=s / seconds["ce"])
-                     for m, s in seconds.items()]
+            rows += [
+                dict(repeat=repeat, round=round_, method=m, seconds=s, ratio=s / seconds["ce"])
+                for m, s in seconds.items()
+            ]
     return pd.DataFrame(rows)
 
 
@@ -92,12 +95,17 @@ def summarise(df: pd.DataFrame, methods: list[str], resamples: int = 10_000) -> 
     per_repeat = timed.groupby(["method", "repeat"]).ratio.median().unstack("repeat")
     draws = np.random.default_rng(0).integers(0, per_repeat.shape[1], (resamples, per_repeat.shape[1]))
     medians = np.median(per_repeat.to_numpy()[:, draws], axis=2)  # [methods, resamples]
-    out = pd.DataFrame({"sec_per_epoch": timed.groupby("method").seconds.median(),
-                        "ratio_to_ce": per_repeat.median(axis=1),
-                        "ci95_low": np.quantile(medians, 0.025, axis=1),
-                        "ci95_high": np.quantile(medians, 0.975, axis=1),
-                        "ratio_min": per_repeat.min(axis=1), "ratio_max": per_repeat.max(axis=1)},
-                       index=per_repeat.index)
+    out = pd.DataFrame(
+        {
+            "sec_per_epoch": timed.groupby("method").seconds.median(),
+            "ratio_to_ce": per_repeat.median(axis=1),
+            "ci95_low": np.quantile(medians, 0.025, axis=1),
+            "ci95_high": np.quantile(medians, 0.975, axis=1),
+            "ratio_min": per_repeat.min(axis=1),
+            "ratio_max": per_repeat.max(axis=1),
+        },
+        index=per_repeat.index,
+    )
     return out.loc[["ce"] + [m for m in methods if m != "ce"]]
 
 
@@ -120,16 +128,20 @@ def main() -> None:
     config = preset(args.dataset, noise=args.noise, epochs=args.epochs, model=args.model, width=args.width)
     data = load_dataset(config.dataset, config.noise, config.noise_kind)
     if args.loss_only:
-        print(f"loss + backward per step, batch {config.batch_size}, {data.num_classes} classes, "
-              f"{torch.get_num_threads()} thread(s), microseconds (best of 7 × 1000 steps):")
+        print(
+            f"loss + backward per step, batch {config.batch_size}, {data.num_classes} classes, "
+            f"{torch.get_num_threads()} thread(s), microseconds (best of 7 × 1000 steps):"
+        )
         print(loss_only(methods, config, data).to_string(float_format=lambda v: f"{v:.1f}"))
         return
     df = measure(methods, config, data, args.repeats, args.epochs)
-    print(f"{args.dataset} (noise {args.noise:g}), {config.model} (width {config.width or 'default'}), "
-          f"batch {config.batch_size}, "
-          f"{args.epochs} rounds × {args.repeats} repeats, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} thread(s), {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.2f} at the end")
+    print(
+        f"{args.dataset} (noise {args.noise:g}), {config.model} (width {config.width or 'default'}), "
+        f"batch {config.batch_size}, "
+        f"{args.epochs} rounds × {args.repeats} repeats, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} thread(s), {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.2f} at the end"
+    )
     print(summarise(df, methods).to_string(float_format=lambda v: f"{v:.4f}"))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False)

@@ -12,6 +12,7 @@ LSTSD ÷ CE is taken within each repeat, then its median. `--data synthetic` use
 images of CIFAR-100's shape (50 000 + 10 000, 100 classes): the timing does not depend on the
 pixels, and nothing needs downloading. Refuses to run without CUDA. Prints a table, writes CSV.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,8 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lstsd_edu.data import CIFAR_FOLDERS, DATA_DIR, cifar_dataset, load_cifar  # noqa: E402
-from lstsd_edu.experiments import human_bytes, preset, train  # noqa: E402
+from lstsd_edu.data import CIFAR_FOLDERS, DATA_DIR, cifar_dataset, load_cifar
+from lstsd_edu.experiments import human_bytes, preset, train
 
 TARGET_RATIO, TARGET_SECONDS = 1.02, 5.0  # issue #7: LSTSD ≤ 1.02 × CE, an epoch ≤ 5 s on an H100
 
@@ -37,8 +38,12 @@ def synthetic_cifar100(seed: int = 0):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", default="auto", choices=("auto", "cifar100", "synthetic"),
-                   help="auto: CIFAR-100 if it is in --data-root, else synthetic")
+    p.add_argument(
+        "--data",
+        default="auto",
+        choices=("auto", "cifar100", "synthetic"),
+        help="auto: CIFAR-100 if it is in --data-root, else synthetic",
+    )
     p.add_argument("--data-root", default=str(DATA_DIR))
     p.add_argument("--download", action="store_true", help="let torchvision download CIFAR-100")
     p.add_argument("--model", default="resnet32")
@@ -51,51 +56,76 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/results/gpu.csv")
     args = p.parse_args()
     if not torch.cuda.is_available():
-        print("benchmarks/gpu.py measures the CUDA path and needs a CUDA GPU; "
-              "torch.cuda.is_available() is False here, so nothing was measured.", file=sys.stderr)
+        print(
+            "benchmarks/gpu.py measures the CUDA path and needs a CUDA GPU; "
+            "torch.cuda.is_available() is False here, so nothing was measured.",
+            file=sys.stderr,
+        )
         sys.exit(2)
 
     real = (Path(args.data_root) / CIFAR_FOLDERS["cifar100"]).exists() or args.download
     source = "cifar100" if args.data == "cifar100" or (args.data == "auto" and real) else "synthetic"
-    data = load_cifar("cifar100", args.data_root, download=args.download) if source == "cifar100" \
-        else synthetic_cifar100()
+    data = (
+        load_cifar("cifar100", args.data_root, download=args.download) if source == "cifar100" else synthetic_cifar100()
+    )
     data = data.to("cuda")  # once: every run shares the GPU-resident set
-    config = preset("cifar100", model=args.model, batch_size=args.batch_size,
-                    epochs=args.warmup + args.epochs, storage=args.storage, device="cuda")
+    config = preset(
+        "cifar100",
+        model=args.model,
+        batch_size=args.batch_size,
+        epochs=args.warmup + args.epochs,
+        storage=args.storage,
+        device="cuda",
+    )
     methods = args.methods.split(",")
     n = len(data.train)
     rows = []
     for repeat in range(args.repeats):
-        for method in (methods if repeat % 2 == 0 else methods[::-1]):
+        for method in methods if repeat % 2 == 0 else methods[::-1]:
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
             run = train(method, config, seed=repeat, data=data)
-            seconds = run.history.seconds.iloc[args.warmup:].median()
-            rows.append(dict(repeat=repeat, method=method, sec_per_epoch=seconds, images_per_s=n / seconds,
-                             peak_gpu_bytes=torch.cuda.max_memory_allocated(),
-                             buffer_bytes=run.trainer.method.state_bytes,
-                             final_test_acc=run.history.test_acc.iloc[-1]))
+            seconds = run.history.seconds.iloc[args.warmup :].median()
+            rows.append(
+                dict(
+                    repeat=repeat,
+                    method=method,
+                    sec_per_epoch=seconds,
+                    images_per_s=n / seconds,
+                    peak_gpu_bytes=torch.cuda.max_memory_allocated(),
+                    buffer_bytes=run.trainer.method.state_bytes,
+                    final_test_acc=run.history.test_acc.iloc[-1],
+                )
+            )
             del run
     df = pd.DataFrame(rows)
     per_repeat = df.pivot(index="repeat", columns="method", values="sec_per_epoch")
     ratio = per_repeat.div(per_repeat[methods[0]], axis=0)
     g = df.groupby("method")
-    table = pd.DataFrame({
-        "sec_per_epoch": g.sec_per_epoch.median(), "images_per_s": g.images_per_s.median(),
-        f"ratio_to_{methods[0]}": ratio.median(), "peak_gpu": g.peak_gpu_bytes.max().map(human_bytes),
-        "buffer": g.buffer_bytes.first().map(human_bytes),
-    }).loc[methods]
+    table = pd.DataFrame(
+        {
+            "sec_per_epoch": g.sec_per_epoch.median(),
+            "images_per_s": g.images_per_s.median(),
+            f"ratio_to_{methods[0]}": ratio.median(),
+            "peak_gpu": g.peak_gpu_bytes.max().map(human_bytes),
+            "buffer": g.buffer_bytes.first().map(human_bytes),
+        }
+    ).loc[methods]
 
     device = torch.cuda.get_device_name()
-    print(f"{device} · torch {torch.__version__} · {source} CIFAR-100 ({n} train images, on the GPU) · "
-          f"{args.model} · batch {args.batch_size} · bf16 autocast · channels_last · "
-          f"{args.epochs} measured epochs after {args.warmup} warm-up × {args.repeats} repeats")
+    print(
+        f"{device} · torch {torch.__version__} · {source} CIFAR-100 ({n} train images, on the GPU) · "
+        f"{args.model} · batch {args.batch_size} · bf16 autocast · channels_last · "
+        f"{args.epochs} measured epochs after {args.warmup} warm-up × {args.repeats} repeats"
+    )
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
     if "ce" in methods and "lstsd" in methods:
         r, s = ratio["lstsd"].median(), per_repeat.median().max()
-        print(f"\nLSTSD / CE seconds per epoch: {r:.3f} (target ≤ {TARGET_RATIO}: "
-              f"{'met' if r <= TARGET_RATIO else 'NOT met'}); slowest method's epoch: {s:.2f} s "
-              f"(target ≤ {TARGET_SECONDS:g} s on an H100: {'met' if s <= TARGET_SECONDS else 'NOT met'})")
+        print(
+            f"\nLSTSD / CE seconds per epoch: {r:.3f} (target ≤ {TARGET_RATIO}: "
+            f"{'met' if r <= TARGET_RATIO else 'NOT met'}); slowest method's epoch: {s:.2f} s "
+            f"(target ≤ {TARGET_SECONDS:g} s on an H100: {'met' if s <= TARGET_SECONDS else 'NOT met'})"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     df.assign(device=device, data=source, model=args.model, batch_size=args.batch_size).to_csv(args.out, index=False)
     print(f"wrote {args.out}")

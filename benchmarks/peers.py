@@ -22,6 +22,7 @@ Writes `<out>_runs.csv` (one row per run), `<out>_table.csv` (one row per settin
 `<out>.md` (the README table, with the command and the machine). Runs in one process with
 `--threads` torch threads (default 1: the timings are then not at the mercy of thread scheduling).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,12 +36,12 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cost import measure, summarise  # noqa: E402  (benchmarks/cost.py)
+from cost import measure, summarise
 
-from lstsd_edu.data import load_dataset  # noqa: E402
-from lstsd_edu.experiments import compare, preset, table  # noqa: E402
-from lstsd_edu.methods import METHODS  # noqa: E402
-from lstsd_edu.trainer import get_device  # noqa: E402
+from lstsd_edu.data import load_dataset
+from lstsd_edu.experiments import compare, preset, table
+from lstsd_edu.methods import METHODS
+from lstsd_edu.trainer import get_device
 
 SETTINGS = (("mnist1d", 0.0), ("mnist1d", 0.3), ("digits", 0.4))
 HEADLINE = "MNIST-1D 30%"  # where LSTSD is expected to beat every peer
@@ -51,8 +52,16 @@ def setting_name(dataset: str, noise: float) -> str:
     return f"{name} {noise:.0%}" if noise else f"{name} clean"
 
 
-def run_setting(dataset: str, noise: float, methods: list[str], seeds: list[int], epochs: int | None,
-                progress: bool, cost_repeats: int, cost_rounds: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_setting(
+    dataset: str,
+    noise: float,
+    methods: list[str],
+    seeds: list[int],
+    epochs: int | None,
+    progress: bool,
+    cost_repeats: int,
+    cost_rounds: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-run summary, per-method table) for one dataset and noise rate."""
     config = preset(dataset, noise=noise, epochs=epochs)
     summary, _ = compare(methods, config, seeds, progress=progress)
@@ -85,9 +94,13 @@ def markdown(tables: pd.DataFrame, header: list[str]) -> str:
     for m in methods:
         cost = " / ".join(f"{by.loc[(s, m)].cost_vs_ce:.2f}" for s in settings)
         state = by.loc[(first, m)].buffer_bytes
-        cells = [f"`{m}`", *[acc(s, m) for s in settings], cost,
-                 str(int(by.loc[(first, m)].extra_forward_passes)),
-                 f"{state / 1024:.0f} KiB" if state else "—"]
+        cells = [
+            f"`{m}`",
+            *[acc(s, m) for s in settings],
+            cost,
+            str(int(by.loc[(first, m)].extra_forward_passes)),
+            f"{state / 1024:.0f} KiB" if state else "—",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(header + [""] + lines + [""] + verdict(tables)) + "\n"
 
@@ -102,8 +115,10 @@ def verdict(tables: pd.DataFrame) -> list[str]:
     if HEADLINE in tables.setting.values and "lstsd" in tables.method.values:
         head = by.loc[HEADLINE]
         above = head[head.final_acc_mean > head.loc["lstsd"].final_acc_mean].index.tolist()
-        lines.append(f"- {HEADLINE}: LSTSD {head.loc['lstsd'].final_acc_mean:.3f}; methods with a higher "
-                     f"mean accuracy: {', '.join(f'{m} ({head.loc[m].final_acc_mean:.3f})' for m in above) or 'none'}.")
+        lines.append(
+            f"- {HEADLINE}: LSTSD {head.loc['lstsd'].final_acc_mean:.3f}; methods with a higher "
+            f"mean accuracy: {', '.join(f'{m} ({head.loc[m].final_acc_mean:.3f})' for m in above) or 'none'}."
+        )
     return lines
 
 
@@ -112,8 +127,11 @@ def main() -> None:
     p.add_argument("--epochs", type=int, help="epochs per run (default: each preset's, 60)")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated (default: 0,1,2)")
     p.add_argument("--methods", default="all", help=f"comma-separated from {','.join(METHODS)}, or all")
-    p.add_argument("--settings", default=",".join(f"{d}:{n:g}" for d, n in SETTINGS),
-                   help="dataset:noise pairs (default: mnist1d:0,mnist1d:0.3,digits:0.4)")
+    p.add_argument(
+        "--settings",
+        default=",".join(f"{d}:{n:g}" for d, n in SETTINGS),
+        help="dataset:noise pairs (default: mnist1d:0,mnist1d:0.3,digits:0.4)",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: 4 epochs, seed 0, to <out>_quick*")
     p.add_argument("--cost-repeats", type=int, default=4, help="timing repeats per setting (default 4)")
     p.add_argument("--cost-rounds", type=int, default=8, help="timed epochs per repeat (default 8)")
@@ -132,8 +150,9 @@ def main() -> None:
     runs, tables = [], []
     settings = [(item.split(":")[0], float(item.split(":")[1])) for item in args.settings.split(",")]
     for dataset, noise in settings:
-        summary, t = run_setting(dataset, noise, methods, seeds, epochs, not args.no_progress,
-                                 cost_repeats, cost_rounds)
+        summary, t = run_setting(
+            dataset, noise, methods, seeds, epochs, not args.no_progress, cost_repeats, cost_rounds
+        )
         runs.append(summary)
         tables.append(t)
         print(f"\n{setting_name(dataset, noise)}  ({time.perf_counter() - start:.0f} s so far)")
@@ -142,18 +161,22 @@ def main() -> None:
     minutes = (time.perf_counter() - start) / 60
 
     command = "python benchmarks/peers.py " + " ".join(sys.argv[1:])
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
-               f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device "
-               f"{get_device('auto').type}")
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device "
+        f"{get_device('auto').type}"
+    )
     epochs_text = epochs if epochs is not None else "preset (60)"
-    header = [f"Command: `{command.strip()}` — {epochs_text} epochs, seeds {','.join(map(str, seeds))}, "
-              f"{minutes:.1f} min in all.",
-              f"Machine: {machine}.",
-              "Settings: symmetric label noise on the training labels (0%, 30%, 40%). "
-              "Accuracy: final-epoch test accuracy, mean ± std over seeds (best per column in bold). "
-              f"Cost: seconds per training epoch ÷ CE's, all methods taking turns epoch by epoch "
-              f"(`benchmarks/cost.py`), median of {cost_repeats} repeats × {cost_rounds} rounds; "
-              "`born_again` counts both generations. State: per-sample records or teacher copy."]
+    header = [
+        f"Command: `{command.strip()}` — {epochs_text} epochs, seeds {','.join(map(str, seeds))}, "
+        f"{minutes:.1f} min in all.",
+        f"Machine: {machine}.",
+        "Settings: symmetric label noise on the training labels (0%, 30%, 40%). "
+        "Accuracy: final-epoch test accuracy, mean ± std over seeds (best per column in bold). "
+        f"Cost: seconds per training epoch ÷ CE's, all methods taking turns epoch by epoch "
+        f"(`benchmarks/cost.py`), median of {cost_repeats} repeats × {cost_rounds} rounds; "
+        "`born_again` counts both generations. State: per-sample records or teacher copy.",
+    ]
     out.parent.mkdir(parents=True, exist_ok=True)
     runs.to_csv(f"{out}_runs.csv", index=False)
     tables.to_csv(f"{out}_table.csv", index=False)

@@ -6,6 +6,7 @@
 Each grid point trains `lstsd` once per seed (baselines ce/short/long once per seed with the
 same hyperparameters). Runs go to two worker processes with one thread each (2 cores).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lstsd_edu.experiments import preset, train  # noqa: E402
+from lstsd_edu.experiments import preset, train
 
 
 def parse_value(text: str):
@@ -67,19 +68,28 @@ def main() -> None:
         rows = []
         for i, row in enumerate(pool.imap(work, jobs)):
             rows.append(row)
-            print(f"[{i + 1}/{len(jobs)}]", {k: row[k] for k in list(points[0]) + ["method", "seed", "final_test_acc", "best_test_acc"]}, flush=True)
+            print(
+                f"[{i + 1}/{len(jobs)}]",
+                {k: row[k] for k in list(points[0]) + ["method", "seed", "final_test_acc", "best_test_acc"]},
+                flush=True,
+            )
     df = pd.DataFrame(rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False)
     # a markdown table beside the CSV: mean (std) final test accuracy over seeds per point × method
     keys = [k for k in points[0] if k != "noise"]
-    table = (df.groupby(keys + ["method"], sort=False).final_test_acc
-             .agg(lambda a: f"{a.mean():.3f} ({a.std(ddof=0):.3f})").unstack("method"))
+    table = (
+        df.groupby(keys + ["method"], sort=False)
+        .final_test_acc.agg(lambda a: f"{a.mean():.3f} ({a.std(ddof=0):.3f})")
+        .unstack("method")
+    )
     command = "python benchmarks/sweep.py " + " ".join(
-        f'{a} "{v}"' if " " in v else f"{a} {v}" for a, v in zip(sys.argv[1::2], sys.argv[2::2]))
+        f'{a} "{v}"' if " " in v else f"{a} {v}" for a, v in zip(sys.argv[1::2], sys.argv[2::2])
+    )
     Path(args.out).with_suffix(".md").write_text(
         f"`{command}`\n\nfinal test accuracy, mean (std) over seeds {args.seeds}; "
-        f"noise {args.noise}\n\n{table.to_markdown()}\n")
+        f"noise {args.noise}\n\n{table.to_markdown()}\n"
+    )
     print(table.to_string())
 
 

@@ -20,6 +20,7 @@ gives final and best test accuracy (mean ± std over seeds), the method's per-sa
 mixtures; the records alone are in `lstsd-edu memory`), and the accuracy difference to dense
 LSTSD. Writes the runs to CSV.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,8 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lstsd_edu.data import load_cifar, load_dataset, make_cifar_like, with_label_noise  # noqa: E402
-from lstsd_edu.experiments import human_bytes, preset, train  # noqa: E402
+from lstsd_edu.data import load_cifar, load_dataset, make_cifar_like, with_label_noise
+from lstsd_edu.experiments import human_bytes, preset, train
 
 NOISE = 0.3
 DATA: dict = {}  # problem -> Dataset, filled before the workers fork
@@ -42,14 +43,19 @@ DATA: dict = {}  # problem -> Dataset, filled before the workers fork
 def work(job: tuple) -> dict:
     torch.set_num_threads(1)
     problem, method, storage, k, seed, overrides = job
-    config = preset("mnist1d" if problem == "mnist1d" else "cifar100", noise=NOISE, storage=storage, k=k,
-                    **overrides)
+    config = preset("mnist1d" if problem == "mnist1d" else "cifar100", noise=NOISE, storage=storage, k=k, **overrides)
     run = train(method, config, seed, data=DATA[problem])
     h = run.history
     label = "ce" if method == "ce" else ("dense" if storage == "dense" else f"topk k={k}")
-    return dict(problem=problem, variant=label, seed=seed, final_test_acc=h.test_acc.iloc[-1],
-                best_test_acc=h.test_acc.max(), buffer_bytes=run.trainer.method.state_bytes,
-                sec_per_epoch=h.seconds.median())
+    return dict(
+        problem=problem,
+        variant=label,
+        seed=seed,
+        final_test_acc=h.test_acc.iloc[-1],
+        best_test_acc=h.test_acc.max(),
+        buffer_bytes=run.trainer.method.state_bytes,
+        sec_per_epoch=h.seconds.median(),
+    )
 
 
 def main() -> None:
@@ -72,26 +78,41 @@ def main() -> None:
         if "mnist1d" in problems:
             DATA["mnist1d"] = load_dataset("mnist1d", NOISE)
             ks = [int(k) for k in args.mnist1d_k.split(",")]
-            jobs += [("mnist1d", m, s, k, seed, {}) for seed in seeds
-                     for m, s, k in [("ce", "dense", 5), ("lstsd", "dense", 5)] + [("lstsd", "topk", k) for k in ks]]
+            jobs += [
+                ("mnist1d", m, s, k, seed, {})
+                for seed in seeds
+                for m, s, k in [("ce", "dense", 5), ("lstsd", "dense", 5)] + [("lstsd", "topk", k) for k in ks]
+            ]
         if "cifar" in problems:
             make_cifar_like(root, "cifar100", num_train=args.cifar_train, num_test=1000, seed=0, noise=150.0)
             DATA["cifar"] = with_label_noise(load_cifar("cifar100", root, download=False), NOISE)
             ks = [int(k) for k in args.cifar_k.split(",")]
             cifar = dict(model=args.cifar_model, width=args.cifar_width, epochs=args.cifar_epochs, lag=10)
-            jobs += [("cifar", m, s, k, seed, cifar) for seed in seeds
-                     for m, s, k in [("ce", "dense", 5), ("lstsd", "dense", 5)] + [("lstsd", "topk", k) for k in ks]]
+            jobs += [
+                ("cifar", m, s, k, seed, cifar)
+                for seed in seeds
+                for m, s, k in [("ce", "dense", 5), ("lstsd", "dense", 5)] + [("lstsd", "topk", k) for k in ks]
+            ]
         with mp.get_context("fork").Pool(args.workers) as pool:
             rows = []
             for i, row in enumerate(pool.imap(work, jobs)):
                 rows.append(row)
-                print(f"[{i + 1}/{len(jobs)}] {row['problem']} {row['variant']} seed {row['seed']}: "
-                      f"final {row['final_test_acc']:.3f}", flush=True)
+                print(
+                    f"[{i + 1}/{len(jobs)}] {row['problem']} {row['variant']} seed {row['seed']}: "
+                    f"final {row['final_test_acc']:.3f}",
+                    flush=True,
+                )
     df = pd.DataFrame(rows)
     g = df.groupby(["problem", "variant"], sort=False)
-    table = pd.DataFrame({"final_acc": g.final_test_acc.mean(), "final_std": g.final_test_acc.std(ddof=0),
-                          "best_acc": g.best_test_acc.mean(), "buffer": g.buffer_bytes.first().map(human_bytes),
-                          "sec_per_epoch": g.sec_per_epoch.median()})
+    table = pd.DataFrame(
+        {
+            "final_acc": g.final_test_acc.mean(),
+            "final_std": g.final_test_acc.std(ddof=0),
+            "best_acc": g.best_test_acc.mean(),
+            "buffer": g.buffer_bytes.first().map(human_bytes),
+            "sec_per_epoch": g.sec_per_epoch.median(),
+        }
+    )
     dense = table.xs("dense", level="variant").final_acc
     table["vs_dense"] = table.final_acc - table.index.get_level_values("problem").map(dense).to_numpy()
     print(f"\nnoise {NOISE:g} symmetric · seeds {args.seeds} · torch {torch.__version__} · CPU")

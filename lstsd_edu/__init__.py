@@ -7,6 +7,7 @@ The pieces, in the order data flows through them:
 
 `experiments.compare` runs all of it for several methods and seeds.
 """
+
 from .buffer import SnapshotBuffer, Teachers
 from .data import Dataset, TensorData, add_label_noise, load_dataset
 from .errors import ConfigError
@@ -16,9 +17,24 @@ from .models import MODELS, build_model
 from .trainer import Trainer, get_device, seed_everything
 
 __all__ = [
-    "SnapshotBuffer", "Teachers", "Dataset", "TensorData", "add_label_noise", "load_dataset",
-    "ConfigError", "lstsd_loss", "per_sample_ce", "per_sample_kl", "METHODS", "Method",
-    "SampleDistillation", "build_method", "MODELS", "build_model", "Trainer", "get_device",
+    "METHODS",
+    "MODELS",
+    "ConfigError",
+    "Dataset",
+    "Method",
+    "SampleDistillation",
+    "SnapshotBuffer",
+    "Teachers",
+    "TensorData",
+    "Trainer",
+    "add_label_noise",
+    "build_method",
+    "build_model",
+    "get_device",
+    "load_dataset",
+    "lstsd_loss",
+    "per_sample_ce",
+    "per_sample_kl",
     "seed_everything",
 ]
 __version__ = "0.1.0"

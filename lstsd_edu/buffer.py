@@ -30,6 +30,7 @@ With `storage="topk"` only the k largest log-probabilities and their class indic
 record; the other classes get probability 0 and the k kept ones are renormalised. Memory per slot falls from
 N·C·2 bytes to N·k·4 bytes (value + class index), which is what makes ImageNet-sized problems fit.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -77,9 +78,17 @@ class SnapshotBuffer:
         k: how many logits a `topk` record keeps.
     """
 
-    def __init__(self, num_samples: int, num_classes: int, lag: int, mode: str = "sliding",
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float16,
-                 storage: str = "dense", k: int = 5) -> None:
+    def __init__(
+        self,
+        num_samples: int,
+        num_classes: int,
+        lag: int,
+        mode: str = "sliding",
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float16,
+        storage: str = "dense",
+        k: int = 5,
+    ) -> None:
         check_range("num_samples", num_samples, 1, float("inf"), integer=True)
         check_range("num_classes", num_classes, 2, float("inf"), integer=True)
         check_range("lag", lag, 1, 1000, integer=True)
@@ -92,8 +101,9 @@ class SnapshotBuffer:
         self.slots = lag + 1 if mode == "sliding" else 3
         width = self.k if storage == "topk" else num_classes
         self.values = torch.zeros(self.slots, num_samples, width, dtype=dtype, device=device)
-        self.classes = (torch.zeros(self.slots, num_samples, width, dtype=torch.int16, device=device)
-                        if storage == "topk" else None)
+        self.classes = (
+            torch.zeros(self.slots, num_samples, width, dtype=torch.int16, device=device) if storage == "topk" else None
+        )
         self.stamp = torch.full((self.slots, num_samples), -1, dtype=torch.int16, device=device)
         self._cache_key: tuple[int, ...] | None = None
 
@@ -153,8 +163,10 @@ class SnapshotBuffer:
             device = self.values.device
             slots = [self.slot(max(e, 0)) for e in epochs]
             wanted = [e if e >= 0 else -2 for e in epochs]  # -2 matches nothing, not even empty (-1)
-            self._cache = (torch.tensor(slots, device=device), torch.tensor(wanted, device=device,
-                                                                          dtype=self.stamp.dtype))
+            self._cache = (
+                torch.tensor(slots, device=device),
+                torch.tensor(wanted, device=device, dtype=self.stamp.dtype),
+            )
             self._cache_key = epochs
         return self._cache
 
@@ -180,13 +192,16 @@ class SnapshotBuffer:
             getattr(self, name).copy_(tensor)
 
     def __repr__(self) -> str:
-        return (f"SnapshotBuffer(N={self.num_samples}, C={self.num_classes}, lag={self.lag}, "
-                f"mode={self.mode!r}, slots={self.slots}, storage={self.storage!r}, "
-                f"bytes={self.nbytes:,})")
+        return (
+            f"SnapshotBuffer(N={self.num_samples}, C={self.num_classes}, lag={self.lag}, "
+            f"mode={self.mode!r}, slots={self.slots}, storage={self.storage!r}, "
+            f"bytes={self.nbytes:,})"
+        )
 
 
-def buffer_bytes(num_samples: int, num_classes: int, slots: int, storage: str = "dense",
-                 k: int = 5, value_bytes: int = 2) -> int:
+def buffer_bytes(
+    num_samples: int, num_classes: int, slots: int, storage: str = "dense", k: int = 5, value_bytes: int = 2
+) -> int:
     """The memory arithmetic of `SnapshotBuffer.nbytes`, without allocating anything."""
     width = k if storage == "topk" else num_classes
     per_record = width * value_bytes + (width * 2 if storage == "topk" else 0) + 2  # + int16 stamp

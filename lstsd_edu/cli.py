@@ -9,6 +9,7 @@ Bad input ends with one line on stderr and exit code 2.
     lstsd-edu train --dataset cifar100 --model resnet32 --method lstsd     # one run (also torchrun)
     lstsd-edu memory                                                       # buffer bytes at scale
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--model", help="mlp, cnn1d, cnn2d, textbag, textcnn, … (default: the dataset's preset)")
     c.add_argument("--noise", type=float, help="fraction of training labels flipped, in [0, 1)")
     c.add_argument("--noise-kind", help="symmetric (default) or pairflip")
-    c.add_argument("--methods", default="ce,short,long,lstsd",
-                   help=f"comma-separated, from {','.join(METHODS)}, or all (default: ce,short,long,lstsd)")
+    c.add_argument(
+        "--methods",
+        default="ce,short,long,lstsd",
+        help=f"comma-separated, from {','.join(METHODS)}, or all (default: ce,short,long,lstsd)",
+    )
     c.add_argument("--seeds", default="0,1,2", help="comma-separated integers (default: 0,1,2)")
     c.add_argument("--epochs", type=int)
     c.add_argument("--batch-size", type=int)
@@ -61,24 +65,31 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default="runs/compare", help="output folder (default: runs/compare)")
     c.add_argument("--fast", action="store_true", help="a few epochs only: a smoke run")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
-    c.add_argument("--threads", type=int, default=1,
-                   help="CPU threads for torch (default: 1 — the embedded models are too small to "
-                        "gain from more, and one thread does not stall when the machine is busy)")
-    c.add_argument("--jobs", type=int, default=1,
-                   help="runs trained at a time, each in its own process with --threads threads "
-                        "(default: 1; on a 2-core machine, 2 halves the wall time)")
+    c.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default: 1 — the embedded models are too small to "
+        "gain from more, and one thread does not stall when the machine is busy)",
+    )
+    c.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs trained at a time, each in its own process with --threads threads "
+        "(default: 1; on a 2-core machine, 2 halves the wall time)",
+    )
     add_train_parser(sub)  # `train`: one run, also under torchrun (DDP)
     add_memory_parser(sub)  # `memory`: the buffer's bytes at CIFAR-100 and ImageNet scale
     return parser
 
 
 def run_compare(args: argparse.Namespace) -> None:
-    from .experiments import FAST_EPOCHS, METHODS, compare, preset, table
-    from .plots import comparison_figure
-
     import torch
 
     from .errors import check_range
+    from .experiments import FAST_EPOCHS, METHODS, compare, preset, table
+    from .plots import comparison_figure
 
     check_range("threads", args.threads, 1, 1024, integer=True)
     torch.set_num_threads(args.threads)
@@ -86,23 +97,39 @@ def run_compare(args: argparse.Namespace) -> None:
     methods = list(METHODS) if methods == ["all"] else methods  # `--methods all`: every method
     seeds = _int_list("seeds", args.seeds)
     epochs = args.epochs if args.epochs is not None else (FAST_EPOCHS if args.fast else None)
-    config = preset(args.dataset, model=args.model, noise=args.noise, noise_kind=args.noise_kind,
-                    epochs=epochs, batch_size=args.batch_size, lr=args.lr, lag=args.lag,
-                    long_mode=args.long_mode, w_long=args.long_weight, w_short=args.short_weight,
-                    temperature=args.temperature, ramp=args.ramp, device=args.device)
+    config = preset(
+        args.dataset,
+        model=args.model,
+        noise=args.noise,
+        noise_kind=args.noise_kind,
+        epochs=epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        lag=args.lag,
+        long_mode=args.long_mode,
+        w_long=args.long_weight,
+        w_short=args.short_weight,
+        temperature=args.temperature,
+        ramp=args.ramp,
+        device=args.device,
+    )
     summary, history = compare(methods, config, seeds, progress=not args.no_progress, jobs=args.jobs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary.to_csv(out / "summary.csv", index=False)
     history.to_csv(out / "history.csv", index=False)
-    fig = comparison_figure(history, title=f"{config.dataset}, {config.model}, noise {config.noise:g} "
-                                           f"({config.noise_kind}), {len(seeds)} seed(s)")
+    fig = comparison_figure(
+        history,
+        title=f"{config.dataset}, {config.model}, noise {config.noise:g} ({config.noise_kind}), {len(seeds)} seed(s)",
+    )
     fig.savefig(out / "comparison.png", dpi=120, bbox_inches="tight")
     t = table(summary)
-    print(f"\n{config.dataset} · {config.model} · noise {config.noise:g} {config.noise_kind} · "
-          f"{config.epochs} epochs · seeds {','.join(map(str, seeds))} · lag {config.lag} "
-          f"{config.long_mode} · w_long {config.w_long} · w_short {config.w_short} · τ {config.temperature} · "
-          f"ramp {config.ramp}")
+    print(
+        f"\n{config.dataset} · {config.model} · noise {config.noise:g} {config.noise_kind} · "
+        f"{config.epochs} epochs · seeds {','.join(map(str, seeds))} · lag {config.lag} "
+        f"{config.long_mode} · w_long {config.w_long} · w_short {config.w_short} · τ {config.temperature} · "
+        f"ramp {config.ramp}"
+    )
     print(format_table(t))
     print(f"\nwrote {out / 'summary.csv'}, {out / 'history.csv'}, {out / 'comparison.png'}")
 
@@ -112,9 +139,11 @@ def format_table(t) -> str:
     lines = [f"{'method':<11} {'final acc':>15} {'best acc':>9} {'s/epoch':>8} {'× ce':>6} {'buffer':>10}"]
     for method, r in t.iterrows():
         ratio = f"{r['cost_vs_ce']:.3f}" if "cost_vs_ce" in t.columns else "—"
-        lines.append(f"{method:<11} {r['final_acc_mean']:>8.3f} ± {r['final_acc_std']:.3f} "
-                     f"{r['best_acc_mean']:>9.3f} {r['sec_per_epoch']:>8.3f} {ratio:>6} "
-                     f"{r['buffer_bytes'] / 1024:>7.0f} KiB")
+        lines.append(
+            f"{method:<11} {r['final_acc_mean']:>8.3f} ± {r['final_acc_std']:.3f} "
+            f"{r['best_acc_mean']:>9.3f} {r['sec_per_epoch']:>8.3f} {ratio:>6} "
+            f"{r['buffer_bytes'] / 1024:>7.0f} KiB"
+        )
     return "\n".join(lines)
 
 
@@ -153,8 +182,10 @@ def add_train_parser(sub) -> None:
     t.add_argument("--seed", type=int, default=0, help="model and shuffling seed (default: 0)")
     for flag, kind, field, text in TRAIN_OVERRIDES:
         t.add_argument(flag, type=kind, dest=field, help=text)
-    t.add_argument("--data-root", help="folder holding cifar-10-batches-py/ or cifar-100-python/ "
-                                       "(default: data/; downloaded there if absent)")
+    t.add_argument(
+        "--data-root",
+        help="folder holding cifar-10-batches-py/ or cifar-100-python/ (default: data/; downloaded there if absent)",
+    )
     t.add_argument("--out", default="runs/train", help="output folder (default: runs/train)")
     t.add_argument("--fast", action="store_true", help="a few epochs only: a smoke run")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -184,9 +215,11 @@ def run_train(args: argparse.Namespace) -> None:
         out.mkdir(parents=True, exist_ok=True)
         history.to_csv(out / "history.csv", index=False)
         pd.DataFrame([{**summary, "ranks": world}]).to_csv(out / "summary.csv", index=False)
-        print(f"\n{config.dataset} · {config.model} · {args.method} · {config.epochs} epochs · "
-              f"batch {config.batch_size} on {world} rank(s) · seed {args.seed} · buffer "
-              f"{config.storage} {human_bytes(summary['buffer_bytes'])}")
+        print(
+            f"\n{config.dataset} · {config.model} · {args.method} · {config.epochs} epochs · "
+            f"batch {config.batch_size} on {world} rank(s) · seed {args.seed} · buffer "
+            f"{config.storage} {human_bytes(summary['buffer_bytes'])}"
+        )
         print(history.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         print(f"\nwrote {out / 'history.csv'}, {out / 'summary.csv'}")
 
@@ -208,8 +241,9 @@ def _train_once(args: argparse.Namespace, config, progress: bool):
 
 def add_memory_parser(sub) -> None:
     m = sub.add_parser("memory", help="the buffer's memory for CIFAR-100 and ImageNet, dense vs topk")
-    m.add_argument("--lag", type=int, default=20,
-                   help="long-term lag L: sliding keeps L + 1 slots (default: 20, the presets' lag)")
+    m.add_argument(
+        "--lag", type=int, default=20, help="long-term lag L: sliding keeps L + 1 slots (default: 20, the presets' lag)"
+    )
     m.add_argument("--k", type=int, default=10, help="classes a topk record keeps (default: 10)")
     m.add_argument("--out", help="also write the table to this CSV file")
 
@@ -221,11 +255,15 @@ def run_memory(args: argparse.Namespace) -> None:
     check_range("lag", args.lag, 1, 1000, integer=True)
     check_range("k", args.k, 1, 1000, integer=True)
     table = memory_table(lag=args.lag, k=args.k)
-    shown = table.assign(k=table.k.where(table.storage == "topk", "—"),
-                         vs_dense_sliding=table.vs_dense_sliding.map(lambda v: f"{v:.3f}"))
+    shown = table.assign(
+        k=table.k.where(table.storage == "topk", "—"), vs_dense_sliding=table.vs_dense_sliding.map(lambda v: f"{v:.3f}")
+    )
     print(f"Buffer memory per rank (fp16 values, int16 stamps; topk adds int16 class ids), lag {args.lag}")
-    print(shown[["problem", "samples", "classes", "storage", "k", "mode", "slots", "bytes", "memory",
-                 "vs_dense_sliding"]].to_string(index=False))
+    print(
+        shown[
+            ["problem", "samples", "classes", "storage", "k", "mode", "slots", "bytes", "memory", "vs_dense_sliding"]
+        ].to_string(index=False)
+    )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)

@@ -17,12 +17,13 @@ Label noise is applied to the training labels only:
 `add_label_noise` returns the noisy labels *and* the boolean mask of flipped samples, so the
 diagnostics can later ask: does a sample's teacher–student divergence reveal that its label lies?
 """
+
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -48,7 +49,7 @@ class TensorData:
     def __len__(self) -> int:
         return self.y.shape[0]
 
-    def to(self, device: torch.device | str) -> "TensorData":
+    def to(self, device: torch.device | str) -> TensorData:
         return TensorData(*(t.to(device) for t in (self.x, self.y, self.clean_y, self.flipped)))
 
     def batches(
@@ -79,7 +80,7 @@ class Dataset:
     num_classes: int
     input_shape: tuple[int, ...]  # shape of one x, e.g. (1, 40)
 
-    def to(self, device: torch.device | str) -> "Dataset":
+    def to(self, device: torch.device | str) -> Dataset:
         return replace(self, train=self.train.to(device), test=self.test.to(device))
 
 
@@ -87,7 +88,10 @@ class Dataset:
 # Label noise
 # ---------------------------------------------------------------------------------------------
 def add_label_noise(
-    labels: torch.Tensor, rate: float, kind: str = "symmetric", num_classes: int | None = None,
+    labels: torch.Tensor,
+    rate: float,
+    kind: str = "symmetric",
+    num_classes: int | None = None,
     seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return `(noisy_labels, flipped)`; each sample is corrupted with probability `rate`.
@@ -122,8 +126,9 @@ def with_label_noise(data: Dataset, rate: float, kind: str = "symmetric", seed: 
 # ---------------------------------------------------------------------------------------------
 def _clean(x: np.ndarray, y: np.ndarray) -> TensorData:
     y_t = torch.as_tensor(y, dtype=torch.long)
-    return TensorData(torch.as_tensor(x, dtype=torch.float32), y_t, y_t.clone(),
-                      torch.zeros_like(y_t, dtype=torch.bool))
+    return TensorData(
+        torch.as_tensor(x, dtype=torch.float32), y_t, y_t.clone(), torch.zeros_like(y_t, dtype=torch.bool)
+    )
 
 
 def load_mnist1d(root: Path | str = DATA_DIR, num_samples: int = 5000, seed: int = 42) -> Dataset:
@@ -164,21 +169,22 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     order = np.random.default_rng(seed).permutation(len(y))
     n_test = int(round(test_fraction * len(y)))
     test_i, train_i = order[:n_test], order[n_test:]
-    return Dataset("digits", _clean(x[train_i], y[train_i]), _clean(x[test_i], y[test_i]),
-                   num_classes=10, input_shape=(1, 8, 8))
+    return Dataset(
+        "digits", _clean(x[train_i], y[train_i]), _clean(x[test_i], y[test_i]), num_classes=10, input_shape=(1, 8, 8)
+    )
 
 
 LOADERS = {"mnist1d": load_mnist1d, "digits": load_digits}
 
 
-def load_dataset(name: str, noise: float = 0.0, noise_kind: str = "symmetric",
-                 noise_seed: int = 0) -> Dataset:
+def load_dataset(name: str, noise: float = 0.0, noise_kind: str = "symmetric", noise_seed: int = 0) -> Dataset:
     """Load a dataset by name and add training-label noise (`noise` is the flip rate)."""
     check_choice("dataset", name, tuple(LOADERS))
     return with_label_noise(LOADERS[name](), noise, noise_kind, noise_seed)
 
 
 from .text import TEXT_LOADERS  # noqa: E402  (text.py uses the classes above, so it is imported here)
+
 LOADERS.update(TEXT_LOADERS)  # textsynth, ag_news, sst2, imdb
 
 
@@ -208,8 +214,7 @@ LOADERS.update(TEXT_LOADERS)  # textsynth, ag_news, sst2, imdb
 # No DataLoader workers: with the data on a GPU, a batch costs a handful of small kernels.
 CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 CIFAR_LAYOUT = {  # name -> (train files, test files, meta file, label key, class-name key)
-    "cifar10": ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "batches.meta",
-                "labels", "label_names"),
+    "cifar10": ([f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], "batches.meta", "labels", "label_names"),
     "cifar100": (["train"], ["test"], "meta", "fine_labels", "fine_label_names"),
 }
 CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
@@ -225,9 +230,15 @@ class ImageData(TensorData):
     augment: bool = False  # random crop (zero padding `padding`) and horizontal flip in training
     padding: int = 4
 
-    def to(self, device: torch.device | str) -> "ImageData":
-        return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self)
-                                if isinstance(getattr(self, f.name), torch.Tensor)})
+    def to(self, device: torch.device | str) -> ImageData:
+        return replace(
+            self,
+            **{
+                f.name: getattr(self, f.name).to(device)
+                for f in fields(self)
+                if isinstance(getattr(self, f.name), torch.Tensor)
+            },
+        )
 
     def batches(
         self, batch_size: int, shuffle: bool = True, generator: torch.Generator | None = None
@@ -247,8 +258,7 @@ class ImageData(TensorData):
         flip = torch.rand(n, generator=generator) < 0.5
         return tuple(t.to(self.x.device, non_blocking=True) for t in (top, left, flip))
 
-    def crop_and_flip(self, x: torch.Tensor, top: torch.Tensor, left: torch.Tensor,
-                      flip: torch.Tensor) -> torch.Tensor:
+    def crop_and_flip(self, x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
         """Pad x [B, 3, H, W] with zeros, then take for sample b the window at (top_b, left_b),
         mirrored left-right where flip_b: one gather for the whole batch."""
         b, c, h, w = x.shape
@@ -284,8 +294,10 @@ def read_cifar(folder: Path | str, name: str) -> dict:
     train_files, test_files, meta_file, label_key, names_key = CIFAR_LAYOUT[name]
     missing = [f for f in train_files + test_files + [meta_file] if not (folder / f).exists()]
     if missing:
-        raise ConfigError(f"{name} folder {folder} must hold {', '.join(train_files + test_files)} and "
-                          f"{meta_file}; missing {', '.join(missing)}")
+        raise ConfigError(
+            f"{name} folder {folder} must hold {', '.join(train_files + test_files)} and "
+            f"{meta_file}; missing {', '.join(missing)}"
+        )
 
     def split(files: list[str]) -> tuple[np.ndarray, np.ndarray]:
         parts = [_unpickle(folder / f) for f in files]
@@ -299,8 +311,7 @@ def read_cifar(folder: Path | str, name: str) -> dict:
     return dict(train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y, classes=classes)
 
 
-def load_cifar(name: str, root: Path | str | None = None, download: bool = True,
-               augment: bool = True) -> Dataset:
+def load_cifar(name: str, root: Path | str | None = None, download: bool = True, augment: bool = True) -> Dataset:
     """CIFAR-10 or CIFAR-100 from `root` (default `data/`), downloaded by torchvision if absent.
 
     Training images are augmented (random crop with padding 4, horizontal flip) unless
@@ -315,18 +326,21 @@ def load_cifar(name: str, root: Path | str | None = None, download: bool = True,
         try:  # one archive holds both splits
             getattr(torchvision.datasets, name.upper())(str(root), train=True, download=True)
         except OSError as error:  # no connection, no disk space, …
-            raise ConfigError(f"{name} is not in {folder} and could not be downloaded there "
-                              f"({error}); copy {CIFAR_FOLDERS[name]}/ into {root}") from error
+            raise ConfigError(
+                f"{name} is not in {folder} and could not be downloaded there "
+                f"({error}); copy {CIFAR_FOLDERS[name]}/ into {root}"
+            ) from error
     arrays = read_cifar(folder, name)
     if len(arrays["classes"]) != CIFAR_CLASSES[name]:
-        raise ConfigError(f"{name} must have {CIFAR_CLASSES[name]} classes in its meta file; "
-                          f"got {len(arrays['classes'])} in {folder}")
-    return cifar_dataset(name, arrays["train_x"], arrays["train_y"], arrays["test_x"],
-                         arrays["test_y"], augment)
+        raise ConfigError(
+            f"{name} must have {CIFAR_CLASSES[name]} classes in its meta file; got {len(arrays['classes'])} in {folder}"
+        )
+    return cifar_dataset(name, arrays["train_x"], arrays["train_y"], arrays["test_x"], arrays["test_y"], augment)
 
 
-def cifar_dataset(name: str, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
-                  test_y: np.ndarray, augment: bool = True) -> Dataset:
+def cifar_dataset(
+    name: str, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, augment: bool = True
+) -> Dataset:
     """A CIFAR-shaped `Dataset` from uint8 images [N, 3, H, W] and labels, normalised with the
     training images' per-channel mean and standard deviation."""
     pixels = torch.as_tensor(train_x).float().div_(255.0)  # [N, 3, H, W] in [0, 1]
@@ -334,11 +348,23 @@ def cifar_dataset(name: str, train_x: np.ndarray, train_y: np.ndarray, test_x: n
 
     def images(x: np.ndarray, y: np.ndarray, augment: bool) -> ImageData:
         y_t = torch.as_tensor(y, dtype=torch.long)
-        return ImageData(torch.as_tensor(x), y_t, y_t.clone(), torch.zeros_like(y_t, dtype=torch.bool),
-                         mean=mean, std=std, augment=augment)
+        return ImageData(
+            torch.as_tensor(x),
+            y_t,
+            y_t.clone(),
+            torch.zeros_like(y_t, dtype=torch.bool),
+            mean=mean,
+            std=std,
+            augment=augment,
+        )
 
-    return Dataset(name, images(train_x, train_y, augment), images(test_x, test_y, False),
-                   num_classes=CIFAR_CLASSES[name], input_shape=tuple(int(d) for d in train_x.shape[1:]))
+    return Dataset(
+        name,
+        images(train_x, train_y, augment),
+        images(test_x, test_y, False),
+        num_classes=CIFAR_CLASSES[name],
+        input_shape=tuple(int(d) for d in train_x.shape[1:]),
+    )
 
 
 def load_cifar10(root: Path | str | None = None, download: bool = True) -> Dataset:
@@ -349,8 +375,15 @@ def load_cifar100(root: Path | str | None = None, download: bool = True) -> Data
     return load_cifar("cifar100", root, download)
 
 
-def write_cifar(root: Path | str, name: str, train_x: np.ndarray, train_y: np.ndarray,
-                test_x: np.ndarray, test_y: np.ndarray, classes: list[str] | None = None) -> Path:
+def write_cifar(
+    root: Path | str,
+    name: str,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    classes: list[str] | None = None,
+) -> Path:
     """Write images (uint8 [N, 3, 32, 32]) and labels in CIFAR's own format under `root`;
     returns the folder. CIFAR-10's training set is split over five batch files, as the original."""
     import pickle
@@ -368,8 +401,12 @@ def write_cifar(root: Path | str, name: str, train_x: np.ndarray, train_y: np.nd
 
     for files, x, y in ((train_files, train_x, train_y), (test_files, test_x, test_y)):
         for file, xs, ys in zip(files, np.array_split(x, len(files)), np.array_split(y, len(files))):
-            record = {"batch_label": file.encode(), "data": xs.reshape(len(xs), -1).astype(np.uint8),
-                      label_key: [int(v) for v in ys], "filenames": [f"{i}.png".encode() for i in range(len(xs))]}
+            record = {
+                "batch_label": file.encode(),
+                "data": xs.reshape(len(xs), -1).astype(np.uint8),
+                label_key: [int(v) for v in ys],
+                "filenames": [f"{i}.png".encode() for i in range(len(xs))],
+            }
             if name == "cifar100":
                 record["coarse_labels"] = [int(v) // 5 for v in ys]  # 20 superclasses of 5
             dump(file, record)
@@ -380,8 +417,14 @@ def write_cifar(root: Path | str, name: str, train_x: np.ndarray, train_y: np.nd
     return folder
 
 
-def make_cifar_like(root: Path | str, name: str = "cifar10", num_train: int = 1000,
-                    num_test: int = 500, seed: int = 0, noise: float = 60.0) -> Path:
+def make_cifar_like(
+    root: Path | str,
+    name: str = "cifar10",
+    num_train: int = 1000,
+    num_test: int = 500,
+    seed: int = 0,
+    noise: float = 60.0,
+) -> Path:
     """Generate a small, learnable set of 32×32 colour images and write it in CIFAR's format.
 
     Each class c has a smooth random colour pattern (a 4×4×3 grid of colours, upsampled); an

@@ -23,6 +23,7 @@ sample scores above every clean one, 0.5 = chance).
 `teacher_schedule` is the bookkeeping side: which epoch's record sits in which ring slot, and
 which slots the teachers are read from, computed by a real (one-sample) `SnapshotBuffer`.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,21 +64,23 @@ def epoch_divergences(buffer: SnapshotBuffer, epoch: int, train: TensorData) -> 
     others = student.scatter(1, label[:, None], float("-inf")).max(1).values  # [N]
     margin = torch.where(seen, others - own, nan)
     agrees = teachers.log_probs.argmax(2) == label  # [2, N]
-    return pd.DataFrame({
-        "epoch": epoch + 1,
-        "index": index.cpu().numpy(),
-        "label": label.cpu().numpy(),
-        "clean_label": train.clean_y.cpu().numpy(),
-        "flipped": train.flipped.cpu().numpy(),
-        "kl_long": kl_long.cpu().numpy(),
-        "kl_short": kl_short.cpu().numpy(),
-        "nll_long": nll[0].cpu().numpy(),
-        "nll_short": nll[1].cpu().numpy(),
-        "margin": margin.cpu().numpy(),
-        "student_agrees": ((student.argmax(1) == label) & seen).cpu().numpy(),
-        "long_agrees": (agrees[0] & teachers.valid[0]).cpu().numpy(),
-        "short_agrees": (agrees[1] & teachers.valid[1]).cpu().numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "epoch": epoch + 1,
+            "index": index.cpu().numpy(),
+            "label": label.cpu().numpy(),
+            "clean_label": train.clean_y.cpu().numpy(),
+            "flipped": train.flipped.cpu().numpy(),
+            "kl_long": kl_long.cpu().numpy(),
+            "kl_short": kl_short.cpu().numpy(),
+            "nll_long": nll[0].cpu().numpy(),
+            "nll_short": nll[1].cpu().numpy(),
+            "margin": margin.cpu().numpy(),
+            "student_agrees": ((student.argmax(1) == label) & seen).cpu().numpy(),
+            "long_agrees": (agrees[0] & teachers.valid[0]).cpu().numpy(),
+            "short_agrees": (agrees[1] & teachers.valid[1]).cpu().numpy(),
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,8 +108,13 @@ def mislabel_auc(divergences: pd.DataFrame, scores: tuple[str, ...] = SCORES) ->
         for score in scores:
             valid = frame[score].notna()
             if valid.any():
-                rows.append({"epoch": epoch, "score": score,
-                             "auc": roc_auc(frame.loc[valid, score], frame.loc[valid, "flipped"])})
+                rows.append(
+                    {
+                        "epoch": epoch,
+                        "score": score,
+                        "auc": roc_auc(frame.loc[valid, score], frame.loc[valid, "flipped"]),
+                    }
+                )
     return pd.DataFrame(rows, columns=["epoch", "score", "auc"])
 
 
@@ -147,9 +155,16 @@ def teacher_schedule(lag: int, mode: str = "sliding", epochs: int = 12) -> pd.Da
         short_slot = buffer.slot(buffer.short_epoch(e)) if teachers.valid[1, 0] else None
         for slot in range(buffer.slots):
             stamp = int(buffer.stamp[slot, 0])
-            rows.append({"epoch": e + 1, "slot": slot, "holds": stamp + 1 if stamp >= 0 else pd.NA,
-                         "long": slot == long_slot, "short": slot == short_slot,
-                         "written": slot == buffer.slot(e)})
+            rows.append(
+                {
+                    "epoch": e + 1,
+                    "slot": slot,
+                    "holds": stamp + 1 if stamp >= 0 else pd.NA,
+                    "long": slot == long_slot,
+                    "short": slot == short_slot,
+                    "written": slot == buffer.slot(e),
+                }
+            )
         buffer.record(e, index, torch.zeros(1, 2))
     frame = pd.DataFrame(rows)
     frame["holds"] = frame["holds"].astype("Int64")

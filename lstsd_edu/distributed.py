@@ -43,6 +43,7 @@ Temporal Ensembling's per-sample averages are not shared, and `check_method` ref
 `spawn(fn, W, ...)` runs a function in W local CPU processes joined by gloo over loopback — the
 stand-in for torchrun that the tests and the notebook use.
 """
+
 from __future__ import annotations
 
 import gc
@@ -51,9 +52,9 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 import torch.distributed as dist
@@ -104,8 +105,10 @@ def init(device: torch.device, timeout_s: float = 600.0) -> tuple[int, int]:
 def check_method(name: str) -> None:
     """Refuse, on more than one rank, a method whose per-sample state would not be shared."""
     if active() and name not in DDP_METHODS:
-        raise ConfigError(f"method must be one of {', '.join(DDP_METHODS)} when training on "
-                          f"{world_size()} ranks (its per-sample state is not shared); got {name!r}")
+        raise ConfigError(
+            f"method must be one of {', '.join(DDP_METHODS)} when training on "
+            f"{world_size()} ranks (its per-sample state is not shared); got {name!r}"
+        )
 
 
 def teardown() -> None:
@@ -145,8 +148,7 @@ class Replicas:
             from torch.nn.parallel import DistributedDataParallel
 
             on_cuda = next(model.parameters()).is_cuda
-            self.model = DistributedDataParallel(
-                model, device_ids=[torch.cuda.current_device()] if on_cuda else None)
+            self.model = DistributedDataParallel(model, device_ids=[torch.cuda.current_device()] if on_cuda else None)
             self.weight = _Weight()
             self.model.register_comm_hook(self.weight, _weighted_allreduce)
 
@@ -163,8 +165,9 @@ class Replicas:
             self.weight.value = len(range(total)[local]) / total  # b_r / B for the gradient hook
             yield x[local], y[local], index[local]
 
-    def end_epoch(self, buffer, epoch: int, loss_sum: torch.Tensor,
-                  correct: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def end_epoch(
+        self, buffer, epoch: int, loss_sum: torch.Tensor, correct: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Share the epoch's records (`sync_buffer`) and sum the metrics over the ranks."""
         if not self.active:
             return loss_sum, correct
@@ -199,11 +202,11 @@ def sync_buffer(buffer, epoch: int) -> int:
     chunk = max(1, min(most, SYNC_CHUNK_BYTES // rows.shape[1]))
     for start in range(0, most, chunk):  # every rank runs the same number of gathers
         piece = torch.zeros(chunk, rows.shape[1], dtype=torch.uint8, device=rows.device)
-        own = rows[start:start + chunk]
-        piece[:len(own)] = own
+        own = rows[start : start + chunk]
+        piece[: len(own)] = own
         gathered = [torch.empty_like(piece) for _ in counts]
         dist.all_gather(gathered, piece)
-        received = torch.cat([g[:max(0, min(chunk, n - start))] for g, n in zip(gathered, counts)])
+        received = torch.cat([g[: max(0, min(chunk, n - start))] for g, n in zip(gathered, counts)])
         index, values, *classes = received.split(widths, dim=1)
         index = index.contiguous().view(torch.long).squeeze(1)  # [n]
         buffer.values[slot, index] = values.contiguous().view(buffer.values.dtype)
@@ -223,8 +226,13 @@ def _free_port() -> int:
 
 
 def _spawned(local_rank: int, fn: Callable, world: int, port: int, out: str, args: tuple) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(local_rank),
-                      LOCAL_RANK=str(local_rank), WORLD_SIZE=str(world))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(local_rank),
+        LOCAL_RANK=str(local_rank),
+        WORLD_SIZE=str(world),
+    )
     if sys.platform.startswith("linux"):
         os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # loopback only
     elif sys.platform == "darwin":
@@ -244,8 +252,9 @@ def spawn(fn: Callable, world: int, *args, timeout_s: float = 300.0) -> list:
     import torch.multiprocessing as mp
 
     with tempfile.TemporaryDirectory() as out:
-        context = mp.start_processes(_spawned, args=(fn, world, _free_port(), out, args),
-                                     nprocs=world, join=False, start_method="spawn")
+        context = mp.start_processes(
+            _spawned, args=(fn, world, _free_port(), out, args), nprocs=world, join=False, start_method="spawn"
+        )
         deadline = time.monotonic() + timeout_s
         while not context.join(timeout=1.0):
             if time.monotonic() > deadline:
@@ -263,5 +272,9 @@ def train_and_report(method: str, config, seed: int = 0, data=None) -> dict:
     check_method(method)
     run = train(method, config, seed, data=data)
     trainer = run.trainer
-    return {"history": run.history, "buffer": {k: v.cpu() for k, v in trainer.method.state_dict().get("buffer", {}).items()},
-            "model": {k: v.cpu() for k, v in trainer.model.state_dict().items()}, "rank": rank()}
+    return {
+        "history": run.history,
+        "buffer": {k: v.cpu() for k, v in trainer.method.state_dict().get("buffer", {}).items()},
+        "model": {k: v.cpu() for k, v in trainer.model.state_dict().items()},
+        "rank": rank(),
+    }

@@ -3,9 +3,11 @@
 Every message names the parameter, the value it got and what is allowed, e.g.
 `lag must be an integer in [1, 1000], got 0`. The CLI prints that one line and exits with code 2.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -18,8 +20,16 @@ def check_choice(name: str, value: Any, allowed: Iterable[Any]) -> None:
         raise ConfigError(f"{name} must be one of {', '.join(map(str, allowed))}; got {value!r}")
 
 
-def check_range(name: str, value: Any, low: float, high: float, *, low_inclusive: bool = True,
-                high_inclusive: bool = True, integer: bool = False) -> None:
+def check_range(
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    integer: bool = False,
+) -> None:
     kind = "an integer" if integer else "a number"
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok_type:

@@ -13,6 +13,7 @@ Fast mode — the one place it is read: `LSTSD_EDU_FAST=1` in the environment (C
 every preset to a few epochs (and its lag and ramp to fit in them), so notebooks and smoke tests
 run in seconds. Results in fast mode are not meant to be read as accuracies.
 """
+
 from __future__ import annotations
 
 import os
@@ -58,7 +59,7 @@ class Config:
     label_smoothing: float = 0.1
     device: str = "auto"
 
-    def validate(self) -> "Config":
+    def validate(self) -> Config:
         from .data import LOADERS, NOISE_KINDS
         from .models import MODELS
         from .trainer import DEVICES
@@ -73,37 +74,97 @@ class Config:
         check_choice("storage", self.storage, ("dense", "topk"))
         check_range("k", self.k, 1, 1_000_000, integer=True)
         # builds (and so validates) the LSTSD hyperparameters even if only `ce` will run
-        SampleDistillation(self.w_long, self.w_short, self.lag, self.long_mode, self.temperature,
-                           ramp=self.ramp)
+        SampleDistillation(self.w_long, self.w_short, self.lag, self.long_mode, self.temperature, ramp=self.ramp)
         return self
 
 
 # Documented defaults per dataset; see the module docstring for how they were chosen.
 PRESETS: dict[str, Config] = {
-    "mnist1d": Config(dataset="mnist1d", model="cnn1d", epochs=60, batch_size=128, lr=0.1,
-                      weight_decay=5e-4, lag=20, long_mode="sliding", w_long=0.3, w_short=0.5,
-                      temperature=2.0, ramp=20),
-    "digits": Config(dataset="digits", model="cnn2d", epochs=60, batch_size=64, lr=0.05,
-                     weight_decay=5e-4, lag=20, long_mode="sliding", w_long=0.3, w_short=0.5,
-                     temperature=2.0, ramp=20),
+    "mnist1d": Config(
+        dataset="mnist1d",
+        model="cnn1d",
+        epochs=60,
+        batch_size=128,
+        lr=0.1,
+        weight_decay=5e-4,
+        lag=20,
+        long_mode="sliding",
+        w_long=0.3,
+        w_short=0.5,
+        temperature=2.0,
+        ramp=20,
+    ),
+    "digits": Config(
+        dataset="digits",
+        model="cnn2d",
+        epochs=60,
+        batch_size=64,
+        lr=0.05,
+        weight_decay=5e-4,
+        lag=20,
+        long_mode="sliding",
+        w_long=0.3,
+        w_short=0.5,
+        temperature=2.0,
+        ramp=20,
+    ),
     # CIFAR (issue #7): the usual ResNet recipe — SGD 0.1, momentum 0.9, weight decay 5e-4,
     # batch 128, 200 epochs, the trainer's cosine schedule; on CUDA the trainer adds bf16 autocast
     # and channels_last. The LSTSD values are MNIST-1D's, not tuned on CIFAR (no GPU run yet).
-    "cifar10": Config(dataset="cifar10", model="resnet32", epochs=200, batch_size=128, lr=0.1,
-                      momentum=0.9, weight_decay=5e-4, lag=20, long_mode="sliding", w_long=0.3,
-                      w_short=0.5, temperature=2.0, ramp=20),
-    "cifar100": Config(dataset="cifar100", model="resnet32", epochs=200, batch_size=128, lr=0.1,
-                       momentum=0.9, weight_decay=5e-4, lag=20, long_mode="sliding", w_long=0.3,
-                       w_short=0.5, temperature=2.0, ramp=20),
+    "cifar10": Config(
+        dataset="cifar10",
+        model="resnet32",
+        epochs=200,
+        batch_size=128,
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=5e-4,
+        lag=20,
+        long_mode="sliding",
+        w_long=0.3,
+        w_short=0.5,
+        temperature=2.0,
+        ramp=20,
+    ),
+    "cifar100": Config(
+        dataset="cifar100",
+        model="resnet32",
+        epochs=200,
+        batch_size=128,
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=5e-4,
+        lag=20,
+        long_mode="sliding",
+        w_long=0.3,
+        w_short=0.5,
+        temperature=2.0,
+        ramp=20,
+    ),
     # text (issue #6): the generated task, 1-D CNN over embeddings; chosen by the sweep in
     # benchmarks/results/sweep_textsynth.md (lr 0.3 diverged on clean labels; 16 epochs for the CLI)
-    "textsynth": Config(dataset="textsynth", model="textcnn", epochs=16, batch_size=128, lr=0.2,
-                        weight_decay=5e-4, lag=8, long_mode="sliding", w_long=0.6, w_short=0.2,
-                        temperature=1.0, ramp=8),
+    "textsynth": Config(
+        dataset="textsynth",
+        model="textcnn",
+        epochs=16,
+        batch_size=128,
+        lr=0.2,
+        weight_decay=5e-4,
+        lag=8,
+        long_mode="sliding",
+        w_long=0.6,
+        w_short=0.2,
+        temperature=1.0,
+        ramp=8,
+    ),
 }
 # real corpora (need a connection once): textsynth's recipe, shorter; a starting point, not tuned
-PRESETS.update({name: replace(PRESETS["textsynth"], dataset=name, epochs=10, lag=3, ramp=4)
-                for name in ("ag_news", "sst2", "imdb")})
+PRESETS.update(
+    {
+        name: replace(PRESETS["textsynth"], dataset=name, epochs=10, lag=3, ramp=4)
+        for name in ("ag_news", "sst2", "imdb")
+    }
+)
 FAST_EPOCHS = 4
 
 
@@ -113,10 +174,12 @@ def preset(dataset: str, **overrides) -> Config:
     config = replace(PRESETS[dataset], **{k: v for k, v in overrides.items() if v is not None})
     if fast_mode() and overrides.get("epochs") is None:
         # a few epochs, with lag and ramp shrunk to fit, so that both teachers still appear
-        config = replace(config, epochs=min(config.epochs, FAST_EPOCHS),
-                         lag=overrides.get("lag") or min(config.lag, FAST_EPOCHS // 2),
-                         ramp=overrides.get("ramp") if overrides.get("ramp") is not None
-                         else min(config.ramp, FAST_EPOCHS // 2))
+        config = replace(
+            config,
+            epochs=min(config.epochs, FAST_EPOCHS),
+            lag=overrides.get("lag") or min(config.lag, FAST_EPOCHS // 2),
+            ramp=overrides.get("ramp") if overrides.get("ramp") is not None else min(config.ramp, FAST_EPOCHS // 2),
+        )
     return config.validate()
 
 
@@ -136,15 +199,32 @@ class Run:
     def summary(self) -> dict:
         h = self.trainer.history
         c = self.config
-        return dict(method=self.method, seed=self.seed, dataset=c.dataset, model=c.model,
-                    noise=c.noise, noise_kind=c.noise_kind, epochs=c.epochs,
-                    final_test_acc=h.test_acc.iloc[-1], best_test_acc=h.test_acc.max(),
-                    seconds_per_epoch=h.seconds.median(), buffer_bytes=self.trainer.method.state_bytes,
-                    extra_forward_passes=self.trainer.method.extra_forward_passes)
+        return dict(
+            method=self.method,
+            seed=self.seed,
+            dataset=c.dataset,
+            model=c.model,
+            noise=c.noise,
+            noise_kind=c.noise_kind,
+            epochs=c.epochs,
+            final_test_acc=h.test_acc.iloc[-1],
+            best_test_acc=h.test_acc.max(),
+            seconds_per_epoch=h.seconds.median(),
+            buffer_bytes=self.trainer.method.state_bytes,
+            extra_forward_passes=self.trainer.method.extra_forward_passes,
+        )
 
 
-def make_trainer(method: str, config: Config, seed: int = 0, *, data=None, teacher=None,
-                 progress: bool = False, diagnostics: bool = False) -> Trainer:
+def make_trainer(
+    method: str,
+    config: Config,
+    seed: int = 0,
+    *,
+    data=None,
+    teacher=None,
+    progress: bool = False,
+    diagnostics: bool = False,
+) -> Trainer:
     """The `Trainer` `train` would run (model initialised with `seed`), not yet trained.
 
     `born_again` needs its generation-1 model as `teacher` (`train` trains one first).
@@ -153,21 +233,42 @@ def make_trainer(method: str, config: Config, seed: int = 0, *, data=None, teach
     if data is None:
         data = load_dataset(config.dataset, config.noise, config.noise_kind)
     seed_everything(seed)
-    model = build_model(config.model, data.input_shape, data.num_classes,
-                        **({"width": config.width} if config.width else {}))
-    built = build_method(method, w_long=config.w_long, w_short=config.w_short, lag=config.lag,
-                         long_mode=config.long_mode, temperature=config.temperature,
-                         ramp=config.ramp, label_smoothing=config.label_smoothing,
-                         storage=config.storage, k=config.k)
+    model = build_model(
+        config.model, data.input_shape, data.num_classes, **({"width": config.width} if config.width else {})
+    )
+    built = build_method(
+        method,
+        w_long=config.w_long,
+        w_short=config.w_short,
+        lag=config.lag,
+        long_mode=config.long_mode,
+        temperature=config.temperature,
+        ramp=config.ramp,
+        label_smoothing=config.label_smoothing,
+        storage=config.storage,
+        k=config.k,
+    )
     if teacher is not None:
         built.set_teacher(teacher)
-    return Trainer(model, built, data, epochs=config.epochs, batch_size=config.batch_size,
-                   lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
-                   device=config.device, seed=seed, progress=progress, diagnostics=diagnostics)
+    return Trainer(
+        model,
+        built,
+        data,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        device=config.device,
+        seed=seed,
+        progress=progress,
+        diagnostics=diagnostics,
+    )
 
 
-def train(method: str, config: Config, seed: int = 0, *, progress: bool = False,
-          diagnostics: bool = False, data=None) -> Run:
+def train(
+    method: str, config: Config, seed: int = 0, *, progress: bool = False, diagnostics: bool = False, data=None
+) -> Run:
     """Train one model with one method; the data's label noise is drawn with the noise seed 0
     (the same noisy labels for every method and seed), the model and shuffling with `seed`."""
     check_choice("method", method, METHODS)
@@ -177,8 +278,15 @@ def train(method: str, config: Config, seed: int = 0, *, progress: bool = False,
     # trained below, starts from a fresh initialisation drawn with another seed and learns from it.
     first = train("ce", config, seed, progress=progress, data=data) if method == "born_again" else None
     init_seed = seed if first is None else BornAgain.second_generation_seed(seed)
-    trainer = make_trainer(method, config, init_seed, data=data, progress=progress, diagnostics=diagnostics,
-                           teacher=None if first is None else first.trainer.model)
+    trainer = make_trainer(
+        method,
+        config,
+        init_seed,
+        data=data,
+        progress=progress,
+        diagnostics=diagnostics,
+        teacher=None if first is None else first.trainer.model,
+    )
     if first is not None:
         trainer.method.first_generation = first
     trainer.fit()
@@ -188,8 +296,9 @@ def train(method: str, config: Config, seed: int = 0, *, progress: bool = False,
     return Run(method, seed, config, trainer)
 
 
-def compare(methods: list[str], config: Config, seeds: list[int] = (0, 1, 2), *,
-            progress: bool = True, jobs: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+def compare(
+    methods: list[str], config: Config, seeds: list[int] = (0, 1, 2), *, progress: bool = True, jobs: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train every method with every seed on the same data. Returns (summary, history).
 
     Runs go seed by seed, method by method inside a seed, so that methods being compared are
@@ -204,11 +313,13 @@ def compare(methods: list[str], config: Config, seeds: list[int] = (0, 1, 2), *,
         raise ConfigError("methods must name at least one method; got none")
     check_range("jobs", jobs, 1, 1024, integer=True)
     from tqdm.auto import tqdm
+
     runs = [(m, seed) for seed in seeds for m in methods]
     data = load_dataset(config.dataset, config.noise, config.noise_kind)  # and cached, before any worker reads it
     if jobs == 1:
-        results = [_outcome(train(m, config, seed, data=data))
-                   for m, seed in tqdm(runs, desc="runs", disable=not progress)]
+        results = [
+            _outcome(train(m, config, seed, data=data)) for m, seed in tqdm(runs, desc="runs", disable=not progress)
+        ]
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -241,11 +352,15 @@ def _train_in_worker(method: str, config: Config, seed: int, threads: int) -> tu
 def table(summary: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std over seeds per method, plus seconds per epoch relative to `ce` if present."""
     g = summary.groupby("method", sort=False)
-    out = pd.DataFrame({
-        "final_acc_mean": g.final_test_acc.mean(), "final_acc_std": g.final_test_acc.std(ddof=0),
-        "best_acc_mean": g.best_test_acc.mean(),
-        "sec_per_epoch": g.seconds_per_epoch.median(), "buffer_bytes": g.buffer_bytes.first(),
-    })
+    out = pd.DataFrame(
+        {
+            "final_acc_mean": g.final_test_acc.mean(),
+            "final_acc_std": g.final_test_acc.std(ddof=0),
+            "best_acc_mean": g.best_test_acc.mean(),
+            "sec_per_epoch": g.seconds_per_epoch.median(),
+            "buffer_bytes": g.buffer_bytes.first(),
+        }
+    )
     if "ce" in out.index:
         # the ratio of medians is taken per seed (same-run pairs), then its median over seeds
         per_seed = summary.pivot_table(index="seed", columns="method", values="seconds_per_epoch")
@@ -276,9 +391,18 @@ def memory_table(lag: int = 10, k: int = 10, scales: dict[str, tuple[int, int]] 
         for storage in ("dense", "topk"):
             for mode in ("sliding", "phase"):
                 slots = SnapshotBuffer(1, 2, lag, mode).slots  # the buffer's own slot rule
-                rows.append(dict(problem=problem, samples=n, classes=c, storage=storage,
-                                 k=k if storage == "topk" else c, mode=mode, slots=slots,
-                                 bytes=buffer_bytes(n, c, slots, storage, k)))
+                rows.append(
+                    dict(
+                        problem=problem,
+                        samples=n,
+                        classes=c,
+                        storage=storage,
+                        k=k if storage == "topk" else c,
+                        mode=mode,
+                        slots=slots,
+                        bytes=buffer_bytes(n, c, slots, storage, k),
+                    )
+                )
     table = pd.DataFrame(rows)
     dense_sliding = table[(table.storage == "dense") & (table["mode"] == "sliding")].set_index("problem").bytes
     table["vs_dense_sliding"] = table.bytes / table.problem.map(dense_sliding)
@@ -294,8 +418,9 @@ def human_bytes(n: float) -> str:
         n /= 1024
 
 
-def sweep(method: str, config: Config, grid: dict[str, list], seeds: list[int] = (0,), *,
-          progress: bool = True) -> pd.DataFrame:
+def sweep(
+    method: str, config: Config, grid: dict[str, list], seeds: list[int] = (0,), *, progress: bool = True
+) -> pd.DataFrame:
     """Train `method` at every point of `grid` (Config field -> values), once per seed.
 
     Returns one row per point × seed: the grid values and the run's summary.

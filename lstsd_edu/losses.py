@@ -16,6 +16,7 @@ bit for bit (and `methods.SampleDistillation` trains exactly as CE does). The τ
 gradient of the soft terms on the same scale as CE's when τ changes (Hinton et al., 2015).
 Dividing the sum over all B samples by B is KL's `batchmean` reduction.
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,14 +28,12 @@ import torch.nn.functional as F
 from .buffer import Teachers
 
 
-def per_sample_ce(logits: torch.Tensor, targets: torch.Tensor,
-                  label_smoothing: float = 0.0) -> torch.Tensor:
+def per_sample_ce(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
     """CE(z_i, y_i) for each sample: [B, C], [B] -> [B]."""
     return F.cross_entropy(logits.float(), targets, reduction="none", label_smoothing=label_smoothing)
 
 
-def per_sample_kl(teacher_probs: torch.Tensor, student_logits: torch.Tensor,
-                  temperature: float = 1.0) -> torch.Tensor:
+def per_sample_kl(teacher_probs: torch.Tensor, student_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """KL(p_teacher,i ‖ softmax(z_i / τ)) = Σ_c p_c (log p_c − log q_c), per sample: -> [B].
 
     Classes with p_c = 0 contribute 0 (PyTorch's `kl_div` uses 0·log 0 = 0), which is what a
@@ -70,9 +69,11 @@ def teacher_mixture(teachers: Teachers, w_long: float, w_short: float, temperatu
     wm = torch.tensor([[w_long], [w_short]], device=teachers.valid.device) * teachers.valid  # [2, B]
     p = teachers.probs  # [2, B, C]
     tau2 = temperature**2
-    return Mixture(target=((wm[:, :, None] * p).sum(0) * tau2).t().contiguous(),
-                   plogp=(wm * (p * teachers.log_probs).sum(2)).sum(0, keepdim=True) * tau2,  # finite logs
-                   w_ce=1.0 - wm.sum(0, keepdim=True))  # a missing teacher's weight goes back to CE
+    return Mixture(
+        target=((wm[:, :, None] * p).sum(0) * tau2).t().contiguous(),
+        plogp=(wm * (p * teachers.log_probs).sum(2)).sum(0, keepdim=True) * tau2,  # finite logs
+        w_ce=1.0 - wm.sum(0, keepdim=True),
+    )  # a missing teacher's weight goes back to CE
 
 
 def loss_columns(mixture: Mixture) -> torch.Tensor:
@@ -83,8 +84,9 @@ def loss_columns(mixture: Mixture) -> torch.Tensor:
     return torch.cat([torch.zeros_like(mixture.target), *mixture])
 
 
-def mixture_loss(logits: torch.Tensor, targets: torch.Tensor, columns: torch.Tensor,
-                 temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+def mixture_loss(
+    logits: torch.Tensor, targets: torch.Tensor, columns: torch.Tensor, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The loss from the teachers' mixture, `columns` = `loss_columns(mixture)` [2C + 2, B], which
     this call uses as scratch space. Returns (loss, log_q), log_q = log softmax(z / τ) [B, C].
 
@@ -102,7 +104,7 @@ def mixture_loss(logits: torch.Tensor, targets: torch.Tensor, columns: torch.Ten
     return _MixtureLoss.apply(logits, weights, plogp, temperature)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _temperatures(temperature: float, device: torch.device) -> torch.Tensor:
     """[1, 1/τ] as a [2, 1, 1] tensor: zᵀ times it is [z | z / τ], classes first."""
     return torch.tensor([1.0, 1.0 / temperature], device=device).view(2, 1, 1)
@@ -153,15 +155,15 @@ class _MixtureLoss(torch.autograd.Function):
         return grad * grad_loss, None, None, None
 
 
-def plain_ce_loss(logits: torch.Tensor, targets: torch.Tensor,
-                  temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+def plain_ce_loss(logits: torch.Tensor, targets: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """The loss while nobody teaches: CE computed as `F.cross_entropy` computes it (bit for bit the
     `ce` method's), and log_q = log softmax(z / τ) [B, C], the record the buffer keeps all the same."""
     return per_sample_ce(logits, targets).mean(), (logits.detach().float() / temperature).log_softmax(1)
 
 
-def lstsd_loss(logits: torch.Tensor, targets: torch.Tensor, teachers: Teachers, w_long: float,
-               w_short: float, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+def lstsd_loss(
+    logits: torch.Tensor, targets: torch.Tensor, teachers: Teachers, w_long: float, w_short: float, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The loss in the module docstring. Returns (loss, log_q), log_q = log softmax(z / τ) [B, C].
 
     Both KL terms share log_q, and KL(p ‖ q) = Σ p log p − Σ p log q, so the two teachers fold

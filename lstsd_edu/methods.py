@@ -17,6 +17,7 @@ Each ablation removes one teacher and, as for a sample whose teacher does not ex
 weight back to CE. (Keeping the *total* distillation weight on one teacher is the other possible
 ablation; benchmarks/sweep_mnist1d.md reports what it gives.)
 """
+
 from __future__ import annotations
 
 import copy
@@ -28,8 +29,16 @@ from torch import nn
 
 from .buffer import SnapshotBuffer
 from .errors import ConfigError, check_choice, check_range
-from .losses import (kd_loss, loss_columns, mixture_loss, per_sample_ce, per_sample_kl, plain_ce_loss,
-                     soft_target_ce, teacher_mixture)
+from .losses import (
+    kd_loss,
+    loss_columns,
+    mixture_loss,
+    per_sample_ce,
+    per_sample_kl,
+    plain_ce_loss,
+    soft_target_ce,
+    teacher_mixture,
+)
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (x, y, index)
 
@@ -110,14 +119,25 @@ class SampleDistillation(Method):
 
     MAX_TABLE_BYTES = 512 * 2**20
 
-    def __init__(self, w_long: float, w_short: float, lag: int, long_mode: str = "sliding",
-                 temperature: float = 1.0, name: str = "lstsd", ramp: int = 0,
-                 storage: str = "dense", k: int = 5, dtype: torch.dtype = torch.float16) -> None:
+    def __init__(
+        self,
+        w_long: float,
+        w_short: float,
+        lag: int,
+        long_mode: str = "sliding",
+        temperature: float = 1.0,
+        name: str = "lstsd",
+        ramp: int = 0,
+        storage: str = "dense",
+        k: int = 5,
+        dtype: torch.dtype = torch.float16,
+    ) -> None:
         check_range("long_weight", w_long, 0.0, 1.0)
         check_range("short_weight", w_short, 0.0, 1.0)
         if w_long + w_short > 1.0 + 1e-9:
-            raise ConfigError(f"long_weight + short_weight must be at most 1; got "
-                              f"{w_long} + {w_short} = {w_long + w_short:g}")
+            raise ConfigError(
+                f"long_weight + short_weight must be at most 1; got {w_long} + {w_short} = {w_long + w_short:g}"
+            )
         check_range("lag", lag, 1, 1000, integer=True)
         check_choice("long_mode", long_mode, ("sliding", "phase"))
         check_range("temperature", temperature, 0.0, 100.0, low_inclusive=False)
@@ -127,8 +147,9 @@ class SampleDistillation(Method):
         self.temperature, self.name, self.storage, self.k, self.dtype = temperature, name, storage, k, dtype
 
     def setup(self, num_samples: int, num_classes: int, device: torch.device) -> None:
-        self.buffer = SnapshotBuffer(num_samples, num_classes, self.lag, self.long_mode, device,
-                                     self.dtype, self.storage, self.k)
+        self.buffer = SnapshotBuffer(
+            num_samples, num_classes, self.lag, self.long_mode, device, self.dtype, self.storage, self.k
+        )
         self.table: torch.Tensor | None = None
         self.use_table = num_samples * (2 * num_classes + 2) * 4 <= self.MAX_TABLE_BYTES
         self.taken: list[tuple[torch.Tensor, torch.Tensor]] = []  # this epoch's (index, log_q)
@@ -180,12 +201,15 @@ class SampleDistillation(Method):
         return self.buffer.nbytes + table
 
     def __repr__(self) -> str:
-        return (f"SampleDistillation(name={self.name!r}, w_long={self.w_long}, w_short={self.w_short}, "
-                f"lag={self.lag}, long_mode={self.long_mode!r}, temperature={self.temperature})")
+        return (
+            f"SampleDistillation(name={self.name!r}, w_long={self.w_long}, w_short={self.w_short}, "
+            f"lag={self.lag}, long_mode={self.long_mode!r}, temperature={self.temperature})"
+        )
 
 
-def lstsd(w_long: float, w_short: float, lag: int, long_mode: str = "sliding",
-          temperature: float = 1.0, **options) -> SampleDistillation:
+def lstsd(
+    w_long: float, w_short: float, lag: int, long_mode: str = "sliding", temperature: float = 1.0, **options
+) -> SampleDistillation:
     """Both teachers: the method of the paper."""
     return SampleDistillation(w_long, w_short, lag, long_mode, temperature, "lstsd", **options)
 
@@ -195,8 +219,9 @@ def short_term(weight: float, temperature: float = 1.0, **options) -> SampleDist
     return SampleDistillation(0.0, weight, 1, "sliding", temperature, "short", **options)
 
 
-def long_term(weight: float, lag: int, long_mode: str = "sliding", temperature: float = 1.0,
-              **options) -> SampleDistillation:
+def long_term(
+    weight: float, lag: int, long_mode: str = "sliding", temperature: float = 1.0, **options
+) -> SampleDistillation:
     """Only the epoch L back (or the previous phase's last epoch) teaches."""
     return SampleDistillation(weight, 0.0, lag, long_mode, temperature, "long", **options)
 
@@ -204,9 +229,18 @@ def long_term(weight: float, lag: int, long_mode: str = "sliding", temperature: 
 METHODS = ("ce", "ls", "short", "long", "lstsd", "snapshot", "born_again", "pskd", "te")
 
 
-def build_method(name: str, *, w_long: float, w_short: float, lag: int, long_mode: str,
-                 temperature: float, ramp: int = 0, label_smoothing: float = 0.1,
-                 **options) -> Method:
+def build_method(
+    name: str,
+    *,
+    w_long: float,
+    w_short: float,
+    lag: int,
+    long_mode: str,
+    temperature: float,
+    ramp: int = 0,
+    label_smoothing: float = 0.1,
+    **options,
+) -> Method:
     """Build a method by name from the LSTSD hyperparameters (ignored by methods that lack them)."""
     check_choice("method", name, METHODS)
     if name in PEERS:  # the peers (end of this module) bring their own, paper-based defaults
@@ -238,8 +272,9 @@ def build_method(name: str, *, w_long: float, w_short: float, lag: int, long_mod
 # official code (Snapshot Distillation), a public re-implementation. None was tuned on our data.
 
 
-def _default_schedule(optimizer: torch.optim.Optimizer, epochs: int,
-                      steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+def _default_schedule(
+    optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
     """The trainer's own cosine schedule, for peers that only use `make_scheduler` to learn the budget."""
     from .trainer import cosine_schedule  # trainer.py imports this module
 
@@ -312,8 +347,13 @@ class SnapshotDistillation(ModelTeacher):
 
     name = "snapshot"
 
-    def __init__(self, cycles: int = 4, temperature: float = 3.0, student_weight: float | None = None,
-                 teacher_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        cycles: int = 4,
+        temperature: float = 3.0,
+        student_weight: float | None = None,
+        teacher_weight: float = 1.0,
+    ) -> None:
         check_range("cycles", cycles, 1, 1000, integer=True)
         check_range("temperature", temperature, 0.0, 100.0, low_inclusive=False)
         student_weight = 1.0 + 1.0 / temperature if student_weight is None else student_weight
@@ -328,8 +368,9 @@ class SnapshotDistillation(ModelTeacher):
         cycles = min(self.cycles, epochs)  # a cycle is at least one epoch
         return [round(k * epochs / cycles) for k in range(cycles + 1)]
 
-    def make_scheduler(self, optimizer: torch.optim.Optimizer, epochs: int,
-                       steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    def make_scheduler(
+        self, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int
+    ) -> torch.optim.lr_scheduler.LambdaLR:
         """The cyclic cosine schedule above, stepped once per batch (called by the Trainer)."""
         self.bounds = self.cycle_bounds(epochs)
         starts = [b * steps_per_epoch for b in self.bounds]  # S_0 … S_K in steps
@@ -354,8 +395,10 @@ class SnapshotDistillation(ModelTeacher):
     def end_epoch(self, epoch: int, model: nn.Module) -> None:
         """At the end of a cycle that another cycle follows, the model becomes the teacher."""
         if self.bounds is None:
-            raise ConfigError("snapshot needs its cycle schedule: train it with the Trainer, which "
-                              "calls make_scheduler(optimizer, epochs, steps_per_epoch)")
+            raise ConfigError(
+                "snapshot needs its cycle schedule: train it with the Trainer, which "
+                "calls make_scheduler(optimizer, epochs, steps_per_epoch)"
+            )
         if epoch + 1 in self.bounds[1:-1]:
             if self.teacher is None:
                 self.teacher = frozen_copy(model)
@@ -363,8 +406,10 @@ class SnapshotDistillation(ModelTeacher):
                 self.teacher.load_state_dict(model.state_dict())
 
     def __repr__(self) -> str:
-        return (f"SnapshotDistillation(cycles={self.cycles}, temperature={self.temperature}, "
-                f"student_weight={self.student_weight:.4g}, teacher_weight={self.teacher_weight})")
+        return (
+            f"SnapshotDistillation(cycles={self.cycles}, temperature={self.temperature}, "
+            f"student_weight={self.student_weight:.4g}, teacher_weight={self.teacher_weight})"
+        )
 
 
 class BornAgain(ModelTeacher):
@@ -412,16 +457,19 @@ class BornAgain(ModelTeacher):
 
     def setup(self, num_samples: int, num_classes: int, device: torch.device) -> None:
         if self.teacher is None:
-            raise ConfigError("born_again needs its generation-1 teacher: train it with "
-                              "experiments.train('born_again', config), or call set_teacher(model) first")
+            raise ConfigError(
+                "born_again needs its generation-1 teacher: train it with "
+                "experiments.train('born_again', config), or call set_teacher(model) first"
+            )
         self.teacher.to(device)
 
     def loss(self, logits: torch.Tensor, batch: Batch, epoch: int) -> torch.Tensor:
         x, y, _ = batch
         p_t = self.teacher_probs(x, self.temperature)  # [B, C]  softmax(z_gen1 / τ)
         # (1 − w) · CE(z, y) + w · τ² · KL(p_t ‖ softmax(z / τ))
-        return ((1.0 - self.weight) * per_sample_ce(logits, y).mean()
-                + self.weight * kd_loss(logits, p_t, self.temperature))
+        return (1.0 - self.weight) * per_sample_ce(logits, y).mean() + self.weight * kd_loss(
+            logits, p_t, self.temperature
+        )
 
     def __repr__(self) -> str:
         return f"BornAgain(weight={self.weight}, temperature={self.temperature})"
@@ -452,8 +500,9 @@ class ProgressiveSelfKD(Method):
         check_range("pskd_alpha", alpha, 0.0, 1.0)
         self.alpha, self.epochs = alpha, epochs
 
-    def make_scheduler(self, optimizer: torch.optim.Optimizer, epochs: int,
-                       steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+    def make_scheduler(
+        self, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int
+    ) -> torch.optim.lr_scheduler.LRScheduler:
         self.epochs = epochs  # T, for α_t
         return _default_schedule(optimizer, epochs, steps_per_epoch)
 
@@ -507,15 +556,17 @@ class TemporalEnsembling(Method):
     ensemble: torch.Tensor | None = None  # [N, C] Z, allocated by setup
     updates: torch.Tensor | None = None  # [N] n_i
 
-    def __init__(self, decay: float = 0.6, max_weight: float = 30.0, rampup: float = 80 / 300,
-                 epochs: int | None = None) -> None:
+    def __init__(
+        self, decay: float = 0.6, max_weight: float = 30.0, rampup: float = 80 / 300, epochs: int | None = None
+    ) -> None:
         check_range("te_decay", decay, 0.0, 1.0, high_inclusive=False)
         check_range("te_max_weight", max_weight, 0.0, 1e6)
         check_range("te_rampup", rampup, 0.0, 1.0)
         self.decay, self.max_weight, self.rampup, self.epochs = decay, max_weight, rampup, epochs
 
-    def make_scheduler(self, optimizer: torch.optim.Optimizer, epochs: int,
-                       steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+    def make_scheduler(
+        self, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int
+    ) -> torch.optim.lr_scheduler.LRScheduler:
         self.epochs = epochs  # for the ramp-up length R
         return _default_schedule(optimizer, epochs, steps_per_epoch)
 
@@ -560,9 +611,15 @@ class TemporalEnsembling(Method):
         self.updates.copy_(state["updates"])
 
     def __repr__(self) -> str:
-        return (f"TemporalEnsembling(decay={self.decay}, max_weight={self.max_weight}, "
-                f"rampup={self.rampup:.4g}, epochs={self.epochs})")
+        return (
+            f"TemporalEnsembling(decay={self.decay}, max_weight={self.max_weight}, "
+            f"rampup={self.rampup:.4g}, epochs={self.epochs})"
+        )
 
 
-PEERS: dict[str, type[Method]] = {"snapshot": SnapshotDistillation, "born_again": BornAgain,
-                                  "pskd": ProgressiveSelfKD, "te": TemporalEnsembling}
+PEERS: dict[str, type[Method]] = {
+    "snapshot": SnapshotDistillation,
+    "born_again": BornAgain,
+    "pskd": ProgressiveSelfKD,
+    "te": TemporalEnsembling,
+}

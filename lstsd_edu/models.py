@@ -9,6 +9,7 @@ Every model takes `width` (channels of a CNN, hidden units of the MLP).
 `build_model(name, input_shape, num_classes, width=...)` is the one entry point the trainer and the CLI use;
 `MODELS` lists the names it knows.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,10 @@ class MLP(nn.Module):
         super().__init__()
         self.net = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(math.prod(input_shape), width), nn.ReLU(),
-            nn.Linear(width, width), nn.ReLU(),
+            nn.Linear(math.prod(input_shape), width),
+            nn.ReLU(),
+            nn.Linear(width, width),
+            nn.ReLU(),
             nn.Linear(width, num_classes),
         )
 
@@ -48,8 +51,7 @@ class CNN1d(nn.Module):
         c = width
 
         def block(c_in: int, kernel: int, stride: int) -> list[nn.Module]:
-            return [nn.Conv1d(c_in, c, kernel, stride, padding=kernel // 2, bias=False),
-                    nn.BatchNorm1d(c), nn.ReLU()]
+            return [nn.Conv1d(c_in, c, kernel, stride, padding=kernel // 2, bias=False), nn.BatchNorm1d(c), nn.ReLU()]
 
         self.features = nn.Sequential(
             *block(in_channels, 5, 1),  # [B, c, L]
@@ -70,8 +72,10 @@ class CNN2d(nn.Module):
         in_channels, height, side = input_shape
         channels = width
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, channels, 3, padding=1), nn.ReLU(),  # [B, c, 8, 8]
-            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),  # [B, c, 8, 8]
+            nn.Conv2d(in_channels, channels, 3, padding=1),
+            nn.ReLU(),  # [B, c, 8, 8]
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),  # [B, c, 8, 8]
             nn.MaxPool2d(2),  # [B, c, 4, 4]
         )
         self.head = nn.Linear(channels * (height // 2) * (side // 2), num_classes)
@@ -119,8 +123,9 @@ class BasicBlock(nn.Module):
         shortcut = x
         if self.stride != 1 or self.extra_channels:  # option A: subsample, pad channels with zeros
             front = self.extra_channels // 2
-            shortcut = nn.functional.pad(x[:, :, ::self.stride, ::self.stride],
-                                         (0, 0, 0, 0, front, self.extra_channels - front))
+            shortcut = nn.functional.pad(
+                x[:, :, :: self.stride, :: self.stride], (0, 0, 0, 0, front, self.extra_channels - front)
+            )
         return torch.relu(out + shortcut)
 
 
@@ -129,16 +134,16 @@ class CifarResNet(nn.Module):
 
     channels_last = True  # the trainer converts the model to NHWC on CUDA
 
-    def __init__(self, input_shape: tuple[int, ...], num_classes: int, depth: int = 20,
-                 width: int = 16) -> None:
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, depth: int = 20, width: int = 16) -> None:
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
             raise ConfigError(f"depth must be 6n + 2 with n ≥ 1 (20, 32, 56, 110, …); got {depth}")
         check_range("width", width, 1, 4096, integer=True)
         blocks = (depth - 2) // 6
         self.depth = depth
-        self.stem = nn.Sequential(nn.Conv2d(input_shape[0], width, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(width), nn.ReLU())  # [B, w, 32, 32]
+        self.stem = nn.Sequential(
+            nn.Conv2d(input_shape[0], width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+        )  # [B, w, 32, 32]
         layers, channels = [], width
         for stage, out_channels in enumerate((width, 2 * width, 4 * width)):
             for block in range(blocks):

@@ -15,6 +15,7 @@ the Agg backend).
     auc_figure(auc)                               mislabel-detection ROC AUC per epoch
     heatmap_figure(grid, value, ...)              a hyperparameter grid as an annotated heatmap
 """
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -33,7 +34,7 @@ def _method_lines(ax: plt.Axes, history: pd.DataFrame, metric: str) -> None:
     for method, frame in history.groupby("method", sort=False):
         per_epoch = frame.groupby("epoch")[metric]
         mean, low, high = per_epoch.mean(), per_epoch.min(), per_epoch.max()
-        line, = ax.plot(mean.index, mean.values, label=method, lw=1.8)
+        (line,) = ax.plot(mean.index, mean.values, label=method, lw=1.8)
         ax.fill_between(mean.index, low.values, high.values, color=line.get_color(), alpha=0.2, lw=0)
 
 
@@ -57,8 +58,7 @@ def training_figure(history: pd.DataFrame, title: str = "") -> plt.Figure:
     `history` has columns method, epoch, test_acc, train_acc (and optionally seed).
     """
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
-    for ax, metric, label in zip(axes, ("test_acc", "train_acc"),
-                                 ("test accuracy", "train accuracy (given labels)")):
+    for ax, metric, label in zip(axes, ("test_acc", "train_acc"), ("test accuracy", "train accuracy (given labels)")):
         _method_lines(ax, history, metric)
         ax.set(xlabel="epoch", ylabel=label)
     axes[0].legend(title="method", loc="lower right")
@@ -67,8 +67,9 @@ def training_figure(history: pd.DataFrame, title: str = "") -> plt.Figure:
     return fig
 
 
-def spread_figure(summary: pd.DataFrame, metric: str = "final_test_acc", hue: str | None = "noise",
-                  title: str = "") -> plt.Figure:
+def spread_figure(
+    summary: pd.DataFrame, metric: str = "final_test_acc", hue: str | None = "noise", title: str = ""
+) -> plt.Figure:
     """`metric` per method: one dot per seed, the mean as a bar tick; coloured by `hue` if given.
 
     `summary` has one row per run (as written by `compare`), with columns method and `metric`.
@@ -76,11 +77,17 @@ def spread_figure(summary: pd.DataFrame, metric: str = "final_test_acc", hue: st
     fig, ax = plt.subplots(figsize=(7, 4))
     if hue is not None:  # categories, not a colour scale: 0.0 and 0.3 should look different
         summary = summary.assign(**{hue: summary[hue].map(lambda v: f"{v:g}" if isinstance(v, float) else str(v))})
-    kwargs = dict(data=summary, x="method", y=metric, hue=hue, ax=ax,
-                  palette="deep" if hue is not None else None)
+    kwargs = dict(data=summary, x="method", y=metric, hue=hue, ax=ax, palette="deep" if hue is not None else None)
     sns.stripplot(**kwargs, dodge=hue is not None, alpha=0.7, size=6, legend=hue is not None)
-    sns.pointplot(**kwargs, dodge=0.4 if hue is not None else False, errorbar=None,
-                  linestyle="none", markers="_", markersize=20, legend=False)
+    sns.pointplot(
+        **kwargs,
+        dodge=0.4 if hue is not None else False,
+        errorbar=None,
+        linestyle="none",
+        markers="_",
+        markersize=20,
+        legend=False,
+    )
     ax.set(ylabel=metric.replace("_", " "), title=title)
     if hue is not None:
         ax.legend(title=hue, loc="lower right")
@@ -101,21 +108,35 @@ def schedule_figure(schedule: pd.DataFrame, title: str = "") -> plt.Figure:
     for row in schedule.itertuples():
         x, y = row.epoch - 0.5, row.slot - 0.5
         face = FLIPPED if row.long else ("white" if not row.short else "#DDE6F3")
-        ax.add_patch(plt.Rectangle((x, y), 1, 1, facecolor=face, edgecolor="0.8", lw=0.8,
-                                   hatch="///" if row.short else None))
+        ax.add_patch(
+            plt.Rectangle((x, y), 1, 1, facecolor=face, edgecolor="0.8", lw=0.8, hatch="///" if row.short else None)
+        )
         if row.written:
-            ax.add_patch(plt.Rectangle((x + 0.06, y + 0.06), 0.88, 0.88, fill=False,
-                                       edgecolor="black", lw=1.6))
+            ax.add_patch(plt.Rectangle((x + 0.06, y + 0.06), 0.88, 0.88, fill=False, edgecolor="black", lw=1.6))
         text = "·" if pd.isna(row.holds) else str(int(row.holds))
         ax.text(row.epoch, row.slot, text, ha="center", va="center", fontsize=9)
-    ax.set(xlim=(0.5, epochs + 0.5), ylim=(slots - 0.5, -0.5), xlabel="training epoch",
-           ylabel="slot", xticks=range(1, epochs + 1), yticks=range(slots), title=title)
+    ax.set(
+        xlim=(0.5, epochs + 0.5),
+        ylim=(slots - 0.5, -0.5),
+        xlabel="training epoch",
+        ylabel="slot",
+        xticks=range(1, epochs + 1),
+        yticks=range(slots),
+        title=title,
+    )
     ax.grid(False)
-    handles = [plt.Rectangle((0, 0), 1, 1, facecolor=FLIPPED, edgecolor="0.8"),
-               plt.Rectangle((0, 0), 1, 1, facecolor="#DDE6F3", hatch="///", edgecolor="0.8"),
-               plt.Rectangle((0, 0), 1, 1, fill=False, edgecolor="black", lw=1.6)]
-    ax.legend(handles, ["long-term teacher", "short-term teacher", "written this epoch"],
-              loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, facecolor=FLIPPED, edgecolor="0.8"),
+        plt.Rectangle((0, 0), 1, 1, facecolor="#DDE6F3", hatch="///", edgecolor="0.8"),
+        plt.Rectangle((0, 0), 1, 1, fill=False, edgecolor="black", lw=1.6),
+    ]
+    ax.legend(
+        handles,
+        ["long-term teacher", "short-term teacher", "written this epoch"],
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        frameon=False,
+    )
     fig.tight_layout()
     return fig
 
@@ -137,8 +158,7 @@ def _kl(values: pd.Series) -> np.ndarray:
     return np.maximum(values.to_numpy(dtype=float), KL_FLOOR)
 
 
-def explorer_figure(divergences: pd.DataFrame, epoch: int, sample: int,
-                    score: str = "nll_long") -> plt.Figure:
+def explorer_figure(divergences: pd.DataFrame, epoch: int, sample: int, score: str = "nll_long") -> plt.Figure:
     """Three views of one epoch and one sample.
 
     left:   every sample at `epoch`: KL(short ‖ student) against KL(long ‖ student), flipped
@@ -157,19 +177,26 @@ def explorer_figure(divergences: pd.DataFrame, epoch: int, sample: int,
     for flipped, color, label in ((False, CLEAN, "clean"), (True, FLIPPED, "flipped")):
         for agrees, marker in ((True, "o"), (False, "x")):
             part = both[(both.flipped == flipped) & (both.student_agrees == agrees)]
-            ax.scatter(_kl(part.kl_short), _kl(part.kl_long), s=8, c=color, marker=marker,
-                       alpha=0.5, lw=0.8, label=f"{label}, {'agrees' if agrees else 'disagrees'}")
+            ax.scatter(
+                _kl(part.kl_short),
+                _kl(part.kl_long),
+                s=8,
+                c=color,
+                marker=marker,
+                alpha=0.5,
+                lw=0.8,
+                label=f"{label}, {'agrees' if agrees else 'disagrees'}",
+            )
     chosen = both[both["index"] == sample]
     if len(chosen):
-        ax.scatter(_kl(chosen.kl_short), _kl(chosen.kl_long), s=160, facecolors="none",
-                   edgecolors="black", lw=2)
+        ax.scatter(_kl(chosen.kl_short), _kl(chosen.kl_long), s=160, facecolors="none", edgecolors="black", lw=2)
     if len(both):
         ax.set(xscale="log", yscale="log")
     else:
-        ax.text(0.5, 0.5, "no sample has both teachers yet", ha="center", va="center",
-                transform=ax.transAxes)
-    ax.set(xlabel="KL(short ‖ student)", ylabel="KL(long ‖ student)",
-           title=f"epoch {epoch}: orange flipped, × disagrees")
+        ax.text(0.5, 0.5, "no sample has both teachers yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set(
+        xlabel="KL(short ‖ student)", ylabel="KL(long ‖ student)", title=f"epoch {epoch}: orange flipped, × disagrees"
+    )
     ax.title.set_fontsize(11)
     # -- middle: the score's distribution, clean vs flipped ---------------------------------------
     ax = axes[1]
@@ -177,15 +204,20 @@ def explorer_figure(divergences: pd.DataFrame, epoch: int, sample: int,
     if len(values):
         bins = np.histogram_bin_edges(values[score], bins=40)
         for flipped, color, label in ((False, CLEAN, "clean"), (True, FLIPPED, "flipped")):
-            ax.hist(values.loc[values.flipped == flipped, score], bins=bins, color=color, alpha=0.6,
-                    density=True, label=label)
+            ax.hist(
+                values.loc[values.flipped == flipped, score],
+                bins=bins,
+                color=color,
+                alpha=0.6,
+                density=True,
+                label=label,
+            )
         mine = values.loc[values["index"] == sample, score]
         if len(mine):
             ax.axvline(float(mine.iloc[0]), color="black", lw=1.5, label=f"sample {sample}")
         ax.legend(fontsize=8)
     else:
-        ax.text(0.5, 0.5, f"no {score} yet at epoch {epoch}", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(0.5, 0.5, f"no {score} yet at epoch {epoch}", ha="center", va="center", transform=ax.transAxes)
     ax.set(xlabel=score, ylabel="density", title=f"{score}: clean vs flipped")
     # -- right: one sample over epochs ----------------------------------------------------------
     ax = axes[2]
@@ -207,16 +239,14 @@ def explorer_figure(divergences: pd.DataFrame, epoch: int, sample: int,
         title = f"sample {sample}: label {row.label} (true {row.clean_label}, {status})"
     else:
         title = f"sample {sample}: not in the frame"
-    ax.set(xlabel="epoch (green: student agrees with label)", ylabel="KL (log scale)",
-           yscale="log", title=title)
+    ax.set(xlabel="epoch (green: student agrees with label)", ylabel="KL (log scale)", yscale="log", title=title)
     ax.title.set_fontsize(11)
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
 
 
-def score_over_epochs_figure(divergences: pd.DataFrame, score: str = "nll_long",
-                             title: str = "") -> plt.Figure:
+def score_over_epochs_figure(divergences: pd.DataFrame, score: str = "nll_long", title: str = "") -> plt.Figure:
     """Median (line) and 25–75 % range (band) of `score` per epoch, clean vs flipped samples."""
     fig, ax = plt.subplots(figsize=(7, 3.8))
     for flipped, color, label in ((False, CLEAN, "clean"), (True, FLIPPED, "flipped")):
@@ -240,16 +270,27 @@ def auc_figure(auc: pd.DataFrame, title: str = "") -> plt.Figure:
     for score, frame in auc.groupby("score", sort=False):
         ax.plot(frame.epoch, frame.auc, marker="o", ms=3, lw=1.6, label=score)
     ax.axhline(0.5, color="0.5", lw=1, ls="--")
-    ax.set(xlabel="epoch", ylabel="ROC AUC (flipped vs clean)", ylim=(0.3, 1.01),
-           title=title or "How well each score flags flipped labels")
+    ax.set(
+        xlabel="epoch",
+        ylabel="ROC AUC (flipped vs clean)",
+        ylim=(0.3, 1.01),
+        title=title or "How well each score flags flipped labels",
+    )
     if len(auc):
         ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def heatmap_figure(grid: pd.DataFrame, value: str, rows: str = "lag", columns: str = "w_long",
-                   center: float | None = None, title: str = "", fmt: str = ".3f") -> plt.Figure:
+def heatmap_figure(
+    grid: pd.DataFrame,
+    value: str,
+    rows: str = "lag",
+    columns: str = "w_long",
+    center: float | None = None,
+    title: str = "",
+    fmt: str = ".3f",
+) -> plt.Figure:
     """`value` over a two-parameter grid (one row of `grid` per cell), annotated.
 
     With `center` the colours diverge around it (e.g. the baseline's accuracy).
@@ -266,9 +307,15 @@ def heatmap_figure(grid: pd.DataFrame, value: str, rows: str = "lag", columns: s
         if not np.isnan(v):
             ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=9)
     fig.colorbar(image, ax=ax, label=value)
-    ax.set(xticks=range(table.shape[1]), xticklabels=[f"{c:g}" for c in table.columns],
-           yticks=range(table.shape[0]), yticklabels=[f"{r:g}" for r in table.index],
-           xlabel=columns, ylabel=rows, title=title)
+    ax.set(
+        xticks=range(table.shape[1]),
+        xticklabels=[f"{c:g}" for c in table.columns],
+        yticks=range(table.shape[0]),
+        yticklabels=[f"{r:g}" for r in table.index],
+        xlabel=columns,
+        ylabel=rows,
+        title=title,
+    )
     ax.grid(False)
     fig.tight_layout()
     return fig
@@ -289,10 +336,18 @@ def accuracy_cost_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
         part = frame[frame["setting"] == setting] if "setting" in frame else frame
         ax.axvline(1.0, color="0.6", lw=1, ls="--")  # CE's cost
         for row in part.itertuples():
-            ax.errorbar(row.cost_vs_ce, row.final_acc_mean, yerr=row.final_acc_std, fmt="o",
-                        color=colours[row.method], capsize=3, ms=6)
-            ax.annotate(row.method, (row.cost_vs_ce, row.final_acc_mean), xytext=(5, 3),
-                        textcoords="offset points", fontsize=8)
+            ax.errorbar(
+                row.cost_vs_ce,
+                row.final_acc_mean,
+                yerr=row.final_acc_std,
+                fmt="o",
+                color=colours[row.method],
+                capsize=3,
+                ms=6,
+            )
+            ax.annotate(
+                row.method, (row.cost_vs_ce, row.final_acc_mean), xytext=(5, 3), textcoords="offset points", fontsize=8
+            )
         ax.set(xlabel="seconds per epoch ÷ CE's", ylabel="final test accuracy", title=setting)
     fig.tight_layout()
     return fig

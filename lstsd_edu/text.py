@@ -54,6 +54,7 @@ the input itself (`keep = x != 0`), so they need nothing but x:
   task on CPU in about 20 epochs. (A 2-layer transformer encoder under the trainer's SGD recipe
   stayed near 0.5–0.57 clean test accuracy in our short trials, so the toolkit ships the CNN.)
 """
+
 from __future__ import annotations
 
 import json
@@ -122,7 +123,7 @@ class Vocabulary:
         return " ".join(self.words[i] for i in torch.as_tensor(ids).tolist() if i != self.PAD)
 
     def save(self, path: Path | str) -> None:
-        Path(path).write_text(json.dumps(self.words[len(self.SPECIALS):]))
+        Path(path).write_text(json.dumps(self.words[len(self.SPECIALS) :]))
 
     @classmethod
     def load(cls, path: Path | str) -> Vocabulary:
@@ -152,18 +153,27 @@ ADJECTIVES = {
     "service": (("friendly", "attentive", "polite", "helpful"), ("rude", "slow", "careless", "grumpy")),
     "place": (("cozy", "quiet", "charming", "spacious"), ("noisy", "dirty", "cramped", "gloomy")),
 }
-SHARED_ADJECTIVES = (("good", "great", "excellent", "lovely", "superb", "wonderful"),
-                     ("bad", "awful", "terrible", "poor", "mediocre", "dreadful"))
+SHARED_ADJECTIVES = (
+    ("good", "great", "excellent", "lovely", "superb", "wonderful"),
+    ("bad", "awful", "terrible", "poor", "mediocre", "dreadful"),
+)
 DETERMINERS = ("the", "our", "my", "their")
 COPULAS = ("was", "is", "seemed", "were")
 NEGATIONS = ("not", "never", "hardly")
 INTENSIFIERS = ("very", "really", "quite", "truly", "so")
 CONTRASTS = ("but", "yet")
 CONCESSIVES = (("although",), ("though",), ("even", "though"), ("while",))
-PREFIXES = (("honestly", ","), ("i", "think"), ("to", "be", "fair", ","), ("frankly", ","),
-            ("last", "night"), ("on", "friday"), ("this", "time"), ("as", "always", ","))
-SUFFIXES = (("i", "must", "say"), ("as", "usual"), ("this", "time"), ("on", "the", "whole"),
-            ("if", "you", "ask", "me"))
+PREFIXES = (
+    ("honestly", ","),
+    ("i", "think"),
+    ("to", "be", "fair", ","),
+    ("frankly", ","),
+    ("last", "night"),
+    ("on", "friday"),
+    ("this", "time"),
+    ("as", "always", ","),
+)
+SUFFIXES = (("i", "must", "say"), ("as", "usual"), ("this", "time"), ("on", "the", "whole"), ("if", "you", "ask", "me"))
 # how often each sentence structure is drawn; the names appear in generate_textsynth's frames
 STRUCTURES = {"simple": 0.25, "but": 0.35, "although-first": 0.2, "although-last": 0.2}
 TEXTSYNTH_MAX_LEN = 24  # longest possible sentence: 4 + 6 + 3 + 6 + 4 = 23 tokens
@@ -171,9 +181,21 @@ TEXTSYNTH_MAX_LEN = 24  # longest possible sentence: 4 + 6 + 3 + 6 + 4 = 23 toke
 
 def textsynth_vocabulary() -> Vocabulary:
     """Every word the generator can produce, in a fixed order (independent of the seed)."""
-    groups = [TOPICS, *NOUNS.values(), *(a for pair in ADJECTIVES.values() for a in pair),
-              *SHARED_ADJECTIVES, DETERMINERS, COPULAS, NEGATIONS, INTENSIFIERS, CONTRASTS,
-              *CONCESSIVES, *PREFIXES, *SUFFIXES, (",",)]
+    groups = [
+        TOPICS,
+        *NOUNS.values(),
+        *(a for pair in ADJECTIVES.values() for a in pair),
+        *SHARED_ADJECTIVES,
+        DETERMINERS,
+        COPULAS,
+        NEGATIONS,
+        INTENSIFIERS,
+        CONTRASTS,
+        *CONCESSIVES,
+        *PREFIXES,
+        *SUFFIXES,
+        (",",),
+    ]
     return Vocabulary(sorted({w for group in groups for w in group}))
 
 
@@ -212,13 +234,22 @@ def _sentence(rng: random.Random, p_negate: float, structures: dict[str, float])
         words = list(rng.choice(PREFIXES)) + words
     if rng.random() < 0.2:
         words = words + list(rng.choice(SUFFIXES))
-    return {"text": " ".join(words), "label": label, "class_name": CLASS_NAMES[label],
-            "structure": structure, "negated": negated}
+    return {
+        "text": " ".join(words),
+        "label": label,
+        "class_name": CLASS_NAMES[label],
+        "structure": structure,
+        "negated": negated,
+    }
 
 
-def generate_textsynth(num_train: int = 6000, num_test: int = 2000, seed: int = 0,
-                       p_negate: float = 0.35, structures: dict[str, float] | None = None
-                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def generate_textsynth(
+    num_train: int = 6000,
+    num_test: int = 2000,
+    seed: int = 0,
+    p_negate: float = 0.35,
+    structures: dict[str, float] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(train, test) DataFrames with columns text, label, class_name, structure, negated.
 
     `p_negate` is the chance that a clause is negated; `structures` maps structure names (keys of
@@ -245,22 +276,28 @@ def generate_textsynth(num_train: int = 6000, num_test: int = 2000, seed: int = 
             seen.add(row["text"])
             rows.append(row)
     if len(rows) < num_train + num_test:
-        raise ConfigError(f"num_train + num_test must be at most the number of distinct sentences "
-                          f"this grammar makes; got {num_train + num_test}, found {len(rows)}")
+        raise ConfigError(
+            f"num_train + num_test must be at most the number of distinct sentences "
+            f"this grammar makes; got {num_train + num_test}, found {len(rows)}"
+        )
     frame = pd.DataFrame(rows)
     return frame.iloc[:num_train].reset_index(drop=True), frame.iloc[num_train:].reset_index(drop=True)
 
 
-def load_textsynth(num_train: int = 6000, num_test: int = 2000, seed: int = 0,
-                   **options) -> Dataset:
+def load_textsynth(num_train: int = 6000, num_test: int = 2000, seed: int = 0, **options) -> Dataset:
     """The generated task as a `Dataset`: x [N, 24] token ids, six classes (see `CLASS_NAMES`).
     `options` go to `generate_textsynth` (`p_negate`, `structures`). Generated in memory each
     time (a fraction of a second), so nothing is cached."""
     train, test = generate_textsynth(num_train, num_test, seed, **options)
     vocab = textsynth_vocabulary()
     encode = lambda f: _tensor_data(vocab.encode(f.text.tolist(), TEXTSYNTH_MAX_LEN), f.label)
-    return Dataset("textsynth", encode(train), encode(test), num_classes=len(CLASS_NAMES),
-                   input_shape=(TEXTSYNTH_MAX_LEN, len(vocab)))
+    return Dataset(
+        "textsynth",
+        encode(train),
+        encode(test),
+        num_classes=len(CLASS_NAMES),
+        input_shape=(TEXTSYNTH_MAX_LEN, len(vocab)),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,18 +330,22 @@ def fetch_corpus(name: str, root: Path | str = DATA_DIR):
     try:
         import datasets
     except ImportError as error:
-        raise ConfigError(f"dataset {name} needs the optional 'datasets' package "
-                          f"(pip install 'lstsd-edu[text]'); it is not installed") from error
+        raise ConfigError(
+            f"dataset {name} needs the optional 'datasets' package (pip install 'lstsd-edu[text]'); it is not installed"
+        ) from error
     try:
         splits = datasets.load_dataset(spec.hub_id, cache_dir=str(Path(root) / "hf"))
     except Exception as error:  # offline, Hub down, renamed: one readable line for the CLI
-        raise ConfigError(f"dataset {name} could not be fetched from the Hub ({spec.hub_id}); "
-                          f"the first load needs a connection: {type(error).__name__}: {error}") from error
+        raise ConfigError(
+            f"dataset {name} could not be fetched from the Hub ({spec.hub_id}); "
+            f"the first load needs a connection: {type(error).__name__}: {error}"
+        ) from error
     return splits[spec.train], splits[spec.test]
 
 
-def corpus_dataset(name: str, train_split, test_split, vocab_size: int = 20_000,
-                   max_len: int | None = None) -> tuple[Dataset, Vocabulary]:
+def corpus_dataset(
+    name: str, train_split, test_split, vocab_size: int = 20_000, max_len: int | None = None
+) -> tuple[Dataset, Vocabulary]:
     """Tokenise two `datasets.Dataset` splits into a `Dataset`; the vocabulary comes from train.
 
     Rows whose label is negative (a hidden test label) are dropped.
@@ -321,13 +362,14 @@ def corpus_dataset(name: str, train_split, test_split, vocab_size: int = 20_000,
             raise ConfigError(f"dataset {name} has no labelled rows in its {split} split")
         bad = {v for _, v in rows if v >= spec.num_classes}
         if bad:
-            raise ConfigError(f"dataset {name} labels must be in [0, {spec.num_classes}); "
-                              f"its {split} split has {sorted(bad)[:5]}")
+            raise ConfigError(
+                f"dataset {name} labels must be in [0, {spec.num_classes}); its {split} split has {sorted(bad)[:5]}"
+            )
     vocab = Vocabulary.build((t for t, _ in train_rows), max_size=vocab_size)
-    encode = lambda rows: _tensor_data(vocab.encode([t for t, _ in rows], max_len),
-                                       [v for _, v in rows])
-    data = Dataset(name, encode(train_rows), encode(test_rows), num_classes=spec.num_classes,
-                   input_shape=(max_len, len(vocab)))
+    encode = lambda rows: _tensor_data(vocab.encode([t for t, _ in rows], max_len), [v for _, v in rows])
+    data = Dataset(
+        name, encode(train_rows), encode(test_rows), num_classes=spec.num_classes, input_shape=(max_len, len(vocab))
+    )
     return data, vocab
 
 
@@ -336,25 +378,39 @@ def _cache_path(name: str, root: Path | str, vocab_size: int, max_len: int | Non
     return Path(root) / f"text_{name}_v{vocab_size}_t{max_len}.pt"
 
 
-def load_corpus(name: str, root: Path | str = DATA_DIR, vocab_size: int = 20_000,
-                max_len: int | None = None) -> Dataset:
+def load_corpus(
+    name: str, root: Path | str = DATA_DIR, vocab_size: int = 20_000, max_len: int | None = None
+) -> Dataset:
     """A real corpus as a `Dataset`, tokenised once and cached under `root`."""
     check_choice("dataset", name, tuple(CORPORA))
     path = _cache_path(name, root, vocab_size, max_len)
     if not path.exists():
         data, vocab = corpus_dataset(name, *fetch_corpus(name, root), vocab_size, max_len)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"train_x": data.train.x, "train_y": data.train.y, "test_x": data.test.x,
-                    "test_y": data.test.y, "words": vocab.words}, path)
+        torch.save(
+            {
+                "train_x": data.train.x,
+                "train_y": data.train.y,
+                "test_x": data.test.x,
+                "test_y": data.test.y,
+                "words": vocab.words,
+            },
+            path,
+        )
     saved = torch.load(path, weights_only=True)
     spec = CORPORA[name]
-    return Dataset(name, _tensor_data(saved["train_x"], saved["train_y"]),
-                   _tensor_data(saved["test_x"], saved["test_y"]), num_classes=spec.num_classes,
-                   input_shape=(saved["train_x"].shape[1], len(saved["words"])))
+    return Dataset(
+        name,
+        _tensor_data(saved["train_x"], saved["train_y"]),
+        _tensor_data(saved["test_x"], saved["test_y"]),
+        num_classes=spec.num_classes,
+        input_shape=(saved["train_x"].shape[1], len(saved["words"])),
+    )
 
 
-def vocabulary(name: str, root: Path | str = DATA_DIR, vocab_size: int = 20_000,
-               max_len: int | None = None) -> Vocabulary:
+def vocabulary(
+    name: str, root: Path | str = DATA_DIR, vocab_size: int = 20_000, max_len: int | None = None
+) -> Vocabulary:
     """The vocabulary of a text dataset, to turn rows of x back into words with `.decode`."""
     check_choice("dataset", name, ("textsynth", *CORPORA))
     if name == "textsynth":
@@ -412,14 +468,22 @@ class TextCNN(nn.Module):
     equals the max over the real tokens.
     """
 
-    def __init__(self, input_shape: tuple[int, ...], num_classes: int, width: int = 64,
-                 embedding_dim: int = 32, dilations: tuple[int, ...] = (1, 2, 4)) -> None:
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        num_classes: int,
+        width: int = 64,
+        embedding_dim: int = 32,
+        dilations: tuple[int, ...] = (1, 2, 4),
+    ) -> None:
         super().__init__()
         _, vocab_size = _text_shape(input_shape)
         self.embed = nn.Embedding(vocab_size, embedding_dim, padding_idx=Vocabulary.PAD)
         channels = [embedding_dim] + [width] * len(dilations)
-        self.convs = nn.ModuleList(nn.Conv1d(c_in, c_out, 3, padding=d, dilation=d)  # length kept
-                                   for c_in, c_out, d in zip(channels, channels[1:], dilations))
+        self.convs = nn.ModuleList(
+            nn.Conv1d(c_in, c_out, 3, padding=d, dilation=d)  # length kept
+            for c_in, c_out, d in zip(channels, channels[1:], dilations)
+        )
         self.head = nn.Linear(width, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ What it does, and why:
 `seconds` in the history is the wall time of the training part of the epoch (not evaluation),
 the number the cost comparisons use.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,14 +47,18 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 def get_device(name: str = "auto") -> torch.device:
     """`auto` → cuda if available, else mps, else cpu. Naming an absent device is an error."""
     check_choice("device", name, DEVICES)
-    available = {"cuda": torch.cuda.is_available(),
-                 "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
-                 "cpu": True}
+    available = {
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+        "cpu": True,
+    }
     if name == "auto":
         return torch.device(next(d for d in ("cuda", "mps", "cpu") if available[d]))
     if not available[name]:
-        raise ConfigError(f"device must be one available on this machine "
-                          f"({', '.join(d for d in DEVICES if d == 'auto' or available[d])}); got {name!r}")
+        raise ConfigError(
+            f"device must be one available on this machine "
+            f"({', '.join(d for d in DEVICES if d == 'auto' or available[d])}); got {name!r}"
+        )
     return torch.device(name)
 
 
@@ -67,17 +72,31 @@ def seed_everything(seed: int) -> None:
 def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
     """lr(t) = lr₀ · ½ (1 + cos(π t / T)), stepped once per batch."""
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps)))
+        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    )
 
 
 class Trainer:
     """Train `model` with `method` on `data` for `epochs` epochs; see the module docstring."""
 
-    def __init__(self, model: nn.Module, method: Method, data: Dataset, *, epochs: int,
-                 batch_size: int = 128, lr: float = 0.1, momentum: float = 0.9,
-                 weight_decay: float = 5e-4, device: str = "auto", amp: bool = True,
-                 seed: int = 0, progress: bool = True, diagnostics: bool = False,
-                 eval_batch_size: int = 1024) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        method: Method,
+        data: Dataset,
+        *,
+        epochs: int,
+        batch_size: int = 128,
+        lr: float = 0.1,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        device: str = "auto",
+        amp: bool = True,
+        seed: int = 0,
+        progress: bool = True,
+        diagnostics: bool = False,
+        eval_batch_size: int = 1024,
+    ) -> None:
         check_range("epochs", epochs, 1, 100_000, integer=True)
         check_range("batch_size", batch_size, 1, 1 << 20, integer=True)
         check_range("lr", lr, 0.0, 10.0, low_inclusive=False)
@@ -94,12 +113,16 @@ class Trainer:
         self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
         self.amp = amp and self.device.type == "cuda"
         self.progress, self.diagnostics = progress, diagnostics
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=lr, momentum=momentum,
-                                         weight_decay=weight_decay, nesterov=momentum > 0)
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=momentum > 0
+        )
         steps_per_epoch = math.ceil(len(self.data.train) / batch_size)
         make_schedule = getattr(method, "make_scheduler", None)  # e.g. cyclic schedules of peers
-        self.scheduler = (make_schedule(self.optimizer, epochs, steps_per_epoch) if make_schedule
-                          else cosine_schedule(self.optimizer, epochs * steps_per_epoch))
+        self.scheduler = (
+            make_schedule(self.optimizer, epochs, steps_per_epoch)
+            if make_schedule
+            else cosine_schedule(self.optimizer, epochs * steps_per_epoch)
+        )
         self.generator = torch.Generator().manual_seed(seed)  # shuffling order
         self.epoch = 0  # epochs completed
         self.rows: list[dict] = []
@@ -109,8 +132,9 @@ class Trainer:
     def fit(self, until: int | None = None) -> pd.DataFrame:
         """Train up to epoch `until` (default: all `epochs`) and return the history so far."""
         until = self.epochs if until is None else until
-        bar = tqdm(range(self.epoch, until), desc=self.method.name, unit="epoch",
-                   disable=not self.progress, leave=False)
+        bar = tqdm(
+            range(self.epoch, until), desc=self.method.name, unit="epoch", disable=not self.progress, leave=False
+        )
         for _ in bar:
             row = self.train_epoch()
             bar.set_postfix(loss=f"{row['train_loss']:.3f}", test_acc=f"{row['test_acc']:.3f}")
@@ -143,10 +167,18 @@ class Trainer:
         seconds = time.perf_counter() - start
         n = len(self.data.train)
         test_loss, test_acc = self.evaluate(self.data.test)
-        row = dict(epoch=epoch + 1, lr=lr, train_loss=train_loss / n, train_acc=train_correct / n,
-                   test_loss=test_loss, test_acc=test_acc, seconds=seconds)
+        row = dict(
+            epoch=epoch + 1,
+            lr=lr,
+            train_loss=train_loss / n,
+            train_acc=train_correct / n,
+            test_loss=test_loss,
+            test_acc=test_acc,
+            seconds=seconds,
+        )
         if self.diagnostics and self.method.buffer is not None:
             from .diagnostics import epoch_divergences
+
             self.divergence_frames.append(epoch_divergences(self.method.buffer, epoch, self.data.train))
         self.rows.append(row)
         self.epoch += 1
@@ -169,8 +201,7 @@ class Trainer:
     def predict(self, split: TensorData) -> torch.Tensor:
         """Logits [N, C] of the current model for every sample of `split`, in order."""
         self.model.eval()
-        return torch.cat([self.model(x).float() for x, _, _ in
-                          split.batches(self.eval_batch_size, shuffle=False)])
+        return torch.cat([self.model(x).float() for x, _, _ in split.batches(self.eval_batch_size, shuffle=False)])
 
     # -- results ------------------------------------------------------------------------------------
     @property
@@ -186,11 +217,16 @@ class Trainer:
     # -- checkpoints --------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {
-            "epoch": self.epoch, "rows": self.rows,
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "method": self.method.state_dict(),
-            "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
-            "numpy_rng": np.random.get_state(), "python_rng": random.getstate(),
+            "epoch": self.epoch,
+            "rows": self.rows,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "method": self.method.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": np.random.get_state(),
+            "python_rng": random.getstate(),
         }
 
     def load_state_dict(self, state: dict) -> None:

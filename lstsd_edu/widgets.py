@@ -21,6 +21,7 @@ closed after display, so nothing is shown twice.
     DivergenceExplorer(divergences)      04: per-sample divergences, epoch slider, sample choice
     Playground(config)                   05: retrain LSTSD live against the CE baseline
 """
+
 from __future__ import annotations
 
 import time
@@ -90,8 +91,16 @@ class View:
 
 
 def _slider(kind, description: str, value, low, high, step) -> widgets.ValueWidget:
-    return kind(value=value, min=low, max=high, step=step, description=description,
-                continuous_update=False, layout=WIDE, style=STYLE)
+    return kind(
+        value=value,
+        min=low,
+        max=high,
+        step=step,
+        description=description,
+        continuous_update=False,
+        layout=WIDE,
+        style=STYLE,
+    )
 
 
 def _html_table(frame: pd.DataFrame, caption: str = "") -> str:
@@ -106,22 +115,28 @@ class ScheduleView(View):
     """The buffer's slots over `epochs` epochs for a lag and a long-term mode, with its memory
     for a training set of `num_samples` × `num_classes` (fp16 dense records)."""
 
-    def __init__(self, lag: int = 3, mode: str = "sliding", epochs: int = 12,
-                 num_samples: int = 4000, num_classes: int = 10) -> None:
+    def __init__(
+        self, lag: int = 3, mode: str = "sliding", epochs: int = 12, num_samples: int = 4000, num_classes: int = 10
+    ) -> None:
         self.epochs, self.num_samples, self.num_classes = epochs, num_samples, num_classes
-        super().__init__({
-            "lag": _slider(widgets.IntSlider, "lag", lag, 1, 8, 1),
-            "mode": widgets.Dropdown(options=["sliding", "phase"], value=mode, description="mode",
-                                     layout=WIDE, style=STYLE),
-        })
+        super().__init__(
+            {
+                "lag": _slider(widgets.IntSlider, "lag", lag, 1, 8, 1),
+                "mode": widgets.Dropdown(
+                    options=["sliding", "phase"], value=mode, description="mode", layout=WIDE, style=STYLE
+                ),
+            }
+        )
 
     def render(self, lag: int, mode: str) -> tuple[plt.Figure, str]:
         schedule = teacher_schedule(lag, mode, self.epochs)
         slots = int(schedule.slot.max()) + 1
         self.result = schedule
         memory = buffer_bytes(self.num_samples, self.num_classes, slots)
-        html = (f"{mode}, lag {lag}: <b>{slots} slots</b>; for {self.num_samples:,} samples × "
-                f"{self.num_classes} classes that is <b>{memory:,} bytes</b>")
+        html = (
+            f"{mode}, lag {lag}: <b>{slots} slots</b>; for {self.num_samples:,} samples × "
+            f"{self.num_classes} classes that is <b>{memory:,} bytes</b>"
+        )
         return schedule_figure(schedule, title=f"{mode} mode, lag {lag}"), html
 
 
@@ -135,8 +150,9 @@ class DivergenceExplorer(View):
     that epoch.
     """
 
-    def __init__(self, divergences: pd.DataFrame, sample: int | None = None,
-                 epoch: int | None = None, score: str = "nll_long") -> None:
+    def __init__(
+        self, divergences: pd.DataFrame, sample: int | None = None, epoch: int | None = None, score: str = "nll_long"
+    ) -> None:
         self.divergences = divergences
         self.auc = mislabel_auc(divergences)
         epochs = sorted(divergences.epoch.unique())
@@ -144,24 +160,31 @@ class DivergenceExplorer(View):
         if sample is None:  # start on a flipped sample: the interesting kind
             sample = int(flipped.iloc[0]) if len(flipped) else 0
         scores = [s for s in SCORES if s in divergences.columns]
-        super().__init__({
-            "epoch": _slider(widgets.IntSlider, "epoch", epoch or epochs[-1], epochs[0], epochs[-1], 1),
-            "sample": widgets.BoundedIntText(value=sample, min=0, max=int(divergences["index"].max()),
-                                             description="sample", continuous_update=False,
-                                             layout=WIDE, style=STYLE),
-            "score": widgets.Dropdown(options=scores, value=score, description="score",
-                                      layout=WIDE, style=STYLE),
-        })
+        super().__init__(
+            {
+                "epoch": _slider(widgets.IntSlider, "epoch", epoch or epochs[-1], epochs[0], epochs[-1], 1),
+                "sample": widgets.BoundedIntText(
+                    value=sample,
+                    min=0,
+                    max=int(divergences["index"].max()),
+                    description="sample",
+                    continuous_update=False,
+                    layout=WIDE,
+                    style=STYLE,
+                ),
+                "score": widgets.Dropdown(options=scores, value=score, description="score", layout=WIDE, style=STYLE),
+            }
+        )
 
     def render(self, epoch: int, sample: int, score: str) -> tuple[plt.Figure, str]:
         frame = self.divergences
         row = frame[(frame.epoch == epoch) & (frame["index"] == sample)]
-        columns = ["label", "clean_label", "flipped", *[s for s in SCORES if s in frame.columns],
-                   "student_agrees"]
+        columns = ["label", "clean_label", "flipped", *[s for s in SCORES if s in frame.columns], "student_agrees"]
         self.result = row[["epoch", "index", *columns]]
         auc = self.auc[self.auc.epoch == epoch][["score", "auc"]].set_index("score").T
-        html = (_html_table(self.result, f"sample {sample} at epoch {epoch}")
-                + _html_table(auc, "mislabel ROC AUC at this epoch"))
+        html = _html_table(self.result, f"sample {sample} at epoch {epoch}") + _html_table(
+            auc, "mislabel ROC AUC at this epoch"
+        )
         return explorer_figure(frame, epoch, sample, score), html
 
 
@@ -184,8 +207,12 @@ def train_history(method: str, config: Config, seed: int = 0) -> pd.DataFrame:
 
 
 def _summary(history: pd.DataFrame) -> dict:
-    return dict(method=history.method.iloc[0], final_test_acc=history.test_acc.iloc[-1],
-                best_test_acc=history.test_acc.max(), final_train_acc=history.train_acc.iloc[-1])
+    return dict(
+        method=history.method.iloc[0],
+        final_test_acc=history.test_acc.iloc[-1],
+        best_test_acc=history.test_acc.max(),
+        final_train_acc=history.train_acc.iloc[-1],
+    )
 
 
 class Playground(View):
@@ -200,15 +227,17 @@ class Playground(View):
     def __init__(self, config: Config, seed: int = 0) -> None:
         self.config, self.seed = config.validate(), seed
         self.retrained = False
-        super().__init__({
-            # up to the run length or twice the default lag, whichever is longer (a lag at or past
-            # the run length means no long-term teacher ever appears: worth seeing once)
-            "lag": _slider(widgets.IntSlider, "lag", config.lag, 1, max(config.epochs, 2 * config.lag), 1),
-            "w_long": _slider(widgets.FloatSlider, "long weight", config.w_long, 0.0, 1.0, 0.05),
-            "w_short": _slider(widgets.FloatSlider, "short weight", config.w_short, 0.0, 1.0, 0.05),
-            "temperature": _slider(widgets.FloatSlider, "temperature", config.temperature, 0.5, 8.0, 0.5),
-            "noise": _slider(widgets.FloatSlider, "noise rate", config.noise, 0.0, 0.8, 0.05),
-        })
+        super().__init__(
+            {
+                # up to the run length or twice the default lag, whichever is longer (a lag at or past
+                # the run length means no long-term teacher ever appears: worth seeing once)
+                "lag": _slider(widgets.IntSlider, "lag", config.lag, 1, max(config.epochs, 2 * config.lag), 1),
+                "w_long": _slider(widgets.FloatSlider, "long weight", config.w_long, 0.0, 1.0, 0.05),
+                "w_short": _slider(widgets.FloatSlider, "short weight", config.w_short, 0.0, 1.0, 0.05),
+                "temperature": _slider(widgets.FloatSlider, "temperature", config.temperature, 0.5, 8.0, 0.5),
+                "noise": _slider(widgets.FloatSlider, "noise rate", config.noise, 0.0, 0.8, 0.05),
+            }
+        )
 
     def settings(self, **values) -> Config:
         """`config` with the sliders' values (validated: raises ConfigError)."""
@@ -221,8 +250,7 @@ class Playground(View):
 
     def histories(self, config: Config) -> pd.DataFrame:
         before = train_history.cache_info().misses
-        runs = [train_history("ce", self.baseline(config), self.seed),
-                train_history("lstsd", config, self.seed)]
+        runs = [train_history("ce", self.baseline(config), self.seed), train_history("lstsd", config, self.seed)]
         self.retrained = train_history.cache_info().misses > before
         return pd.concat(runs, ignore_index=True)
 
@@ -234,8 +262,10 @@ class Playground(View):
             return None, f"<b style='color:#b00'>Not trained: {error}</b>"
         history = self.histories(config)
         self.result = pd.DataFrame([_summary(h) for _, h in history.groupby("method", sort=False)])
-        setting = (f"lag {config.lag}, w_long {config.w_long:g}, w_short {config.w_short:g}, "
-                   f"τ {config.temperature:g}, noise {config.noise:g}")
+        setting = (
+            f"lag {config.lag}, w_long {config.w_long:g}, w_short {config.w_short:g}, "
+            f"τ {config.temperature:g}, noise {config.noise:g}"
+        )
         gain = self.result.final_test_acc.iloc[1] - self.result.final_test_acc.iloc[0]
         html = _html_table(self.result, f"{setting}: LSTSD − CE, final test accuracy {gain:+.3f}")
         return training_figure(history, f"{setting} ({config.epochs} epochs)"), html
@@ -257,7 +287,13 @@ class Playground(View):
                 except ConfigError:
                     continue
                 summary = _summary(train_history("lstsd", config, self.seed))
-                rows.append(dict(lag=lag, w_long=w_long, final_test_acc=summary["final_test_acc"],
-                                 best_test_acc=summary["best_test_acc"],
-                                 ce_final_test_acc=ce["final_test_acc"]))
+                rows.append(
+                    dict(
+                        lag=lag,
+                        w_long=w_long,
+                        final_test_acc=summary["final_test_acc"],
+                        best_test_acc=summary["best_test_acc"],
+                        ce_final_test_acc=ce["final_test_acc"],
+                    )
+                )
         return pd.DataFrame(rows)

@@ -8,6 +8,7 @@ the kernels, and nothing else:
   measured a fast-mode `compare` of four methods at 15 s on one thread and 233 s on two while
   other jobs ran). `notebooks/execute.py` uses the same setting for the committed runs.
 """
+
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -24,6 +24,7 @@ the kernel. For each notebook this script
 `problems(nb)` is the same check the test suite runs on every committed notebook
 (tests/test_notebook_hygiene.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,10 @@ VOLATILE = {
     "absolute path": re.compile(r"(?<![\w.])/(?:home|tmp|work|Users|root|var/folders)/"),
     "progress bar": re.compile(r"\d+%\|"),
 }
-RUN_TIME = re.compile(r"\*\*Run time\*\*: about [^*\n]*? on \d+ CPU cores? "
-                      r"\(measured by `notebooks/execute\.py`[^)\n]*\)")
+RUN_TIME = re.compile(
+    r"\*\*Run time\*\*: about [^*\n]*? on \d+ CPU cores? "
+    r"\(measured by `notebooks/execute\.py`[^)\n]*\)"
+)
 CELL_METADATA_DROPPED = ("execution", "ExecuteTime", "collapsed", "scrolled")
 
 
@@ -63,8 +66,7 @@ def output_text(output: dict) -> str:
     if output.get("output_type") == "error":
         return "\n".join(output.get("traceback", []))
     data = output.get("data", {})
-    return "\n".join(v if isinstance(v, str) else str(v) for k, v in data.items()
-                     if not k.startswith("image/"))
+    return "\n".join(v if isinstance(v, str) else str(v) for k, v in data.items() if not k.startswith("image/"))
 
 
 def problems(nb: nbformat.NotebookNode) -> list[str]:
@@ -104,8 +106,10 @@ def describe_seconds(seconds: float) -> str:
 def stamp_run_time(nb: nbformat.NotebookNode, seconds: float) -> None:
     """Write the measured time into the first cell's run-time line (if it has the standard form)."""
     cores, threads = os.cpu_count() or 1, os.environ.get("OMP_NUM_THREADS", "all")
-    line = (f"**Run time**: about {describe_seconds(seconds)} on {cores} CPU cores (measured by "
-            f"`notebooks/execute.py`, full mode, {threads} thread{'' if threads == '1' else 's'})")
+    line = (
+        f"**Run time**: about {describe_seconds(seconds)} on {cores} CPU cores (measured by "
+        f"`notebooks/execute.py`, full mode, {threads} thread{'' if threads == '1' else 's'})"
+    )
     nb.cells[0].source = RUN_TIME.sub(line, nb.cells[0].source)
 
 
@@ -114,8 +118,13 @@ def execute(path: Path, timeout: int) -> float:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
@@ -139,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     from lstsd_edu.experiments import fast_mode
 
     if fast_mode():
-        print("LSTSD_EDU_FAST is set: committed notebooks are executed in full mode; unset it.",
-              file=sys.stderr)
+        print("LSTSD_EDU_FAST is set: committed notebooks are executed in full mode; unset it.", file=sys.stderr)
         return 2
     # the kernel inherits this environment: draw PNGs with the inline backend even if the
     # caller set MPLBACKEND=Agg (as `make test` does); one thread, as under nbval

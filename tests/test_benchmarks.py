@@ -1,4 +1,5 @@
 """benchmarks/cost.py's bookkeeping (what it measures is timing, which tests do not assert)."""
+
 import importlib.util
 from pathlib import Path
 
@@ -17,7 +18,7 @@ def test_methods_take_turns_and_ratios_are_per_round():
     assert len(df) == 2 * 3 * 3  # repeats × rounds × methods
     order = ["ce", "lstsd", "born_again"]  # CE first, then as asked
     for (_, r), one_round in df.groupby(["repeat", "round"], sort=False):
-        assert one_round.method.tolist() == order[r % 3:] + order[:r % 3]  # every method, rotating
+        assert one_round.method.tolist() == order[r % 3 :] + order[: r % 3]  # every method, rotating
     rounds = df.set_index(["repeat", "round", "method"]).seconds.unstack("method")
     ratios = df.set_index(["repeat", "round", "method"]).ratio.unstack("method")
     assert (ratios["ce"] == 1.0).all()

@@ -1,4 +1,5 @@
 """SnapshotBuffer bookkeeping: which epoch teaches, ring wrap-around, unseen samples, memory."""
+
 import pytest
 import torch
 
@@ -21,7 +22,7 @@ def run_epochs(buffer: SnapshotBuffer, epochs: int, seen=lambda e: torch.arange(
     for e in range(epochs):
         index = seen(e)
         for start in range(0, len(index), batch):
-            part = index[start:start + batch]
+            part = index[start : start + batch]
             buffer.record(e, part, record_value(e, part))
 
 
@@ -135,10 +136,16 @@ def test_state_dict_round_trip():
     assert torch.equal(ta.valid, tb.valid)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(lag=0), "lag"), (dict(lag=2.5), "lag"), (dict(mode="cyclic"), "long_mode"),
-    (dict(storage="sparse"), "storage"), (dict(storage="topk", k=0), "k"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(lag=0), "lag"),
+        (dict(lag=2.5), "lag"),
+        (dict(mode="cyclic"), "long_mode"),
+        (dict(storage="sparse"), "storage"),
+        (dict(storage="topk", k=0), "k"),
+    ],
+)
 def test_bad_arguments_name_the_parameter(kwargs, message):
     args = dict(num_samples=N, num_classes=C, lag=2) | kwargs
     with pytest.raises(ConfigError, match=message):

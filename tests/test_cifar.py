@@ -1,6 +1,7 @@
 """CIFAR at small scale: files in CIFAR's own format, on-device augmentation, ResNets, presets,
 and the buffer's memory arithmetic for large problems. Nothing is downloaded: every CIFAR file
 here is written by the test itself, as a pickle of a dict with bytes keys like the originals."""
+
 import pickle
 
 import numpy as np
@@ -30,12 +31,32 @@ def write_cifar10_by_hand(root, train_x, train_y, test_x, test_y):
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     for i, (xs, ys) in enumerate(zip(np.split(train_x, 5), np.split(train_y, 5)), start=1):
-        dump(folder / f"data_batch_{i}", {"batch_label": b"training batch", "labels": ys.tolist(),
-                                           "data": xs.reshape(len(xs), 3072), "filenames": []})
-    dump(folder / "test_batch", {"batch_label": b"testing batch", "labels": test_y.tolist(),
-                                 "data": test_x.reshape(len(test_x), 3072), "filenames": []})
-    dump(folder / "batches.meta", {"label_names": [f"name{c}".encode() for c in range(10)],
-                                   "num_cases_per_batch": len(train_x) // 5, "num_vis": 3072})
+        dump(
+            folder / f"data_batch_{i}",
+            {
+                "batch_label": b"training batch",
+                "labels": ys.tolist(),
+                "data": xs.reshape(len(xs), 3072),
+                "filenames": [],
+            },
+        )
+    dump(
+        folder / "test_batch",
+        {
+            "batch_label": b"testing batch",
+            "labels": test_y.tolist(),
+            "data": test_x.reshape(len(test_x), 3072),
+            "filenames": [],
+        },
+    )
+    dump(
+        folder / "batches.meta",
+        {
+            "label_names": [f"name{c}".encode() for c in range(10)],
+            "num_cases_per_batch": len(train_x) // 5,
+            "num_vis": 3072,
+        },
+    )
     return folder
 
 
@@ -72,8 +93,13 @@ def test_cifar100_files_use_fine_labels(tmp_path):
     fine, coarse = [5, 99, 0, 42, 7, 7, 63, 1], [1, 19, 0, 8, 1, 1, 12, 0]
     dump(folder / "train", {"data": train_x.reshape(8, 3072), "fine_labels": fine, "coarse_labels": coarse})
     dump(folder / "test", {"data": test_x.reshape(3, 3072), "fine_labels": [3, 2, 1], "coarse_labels": [0, 0, 0]})
-    dump(folder / "meta", {"fine_label_names": [f"f{c}".encode() for c in range(100)],
-                           "coarse_label_names": [f"c{c}".encode() for c in range(20)]})
+    dump(
+        folder / "meta",
+        {
+            "fine_label_names": [f"f{c}".encode() for c in range(100)],
+            "coarse_label_names": [f"c{c}".encode() for c in range(20)],
+        },
+    )
     data = load_cifar("cifar100", tmp_path, download=False)
     assert data.num_classes == 100
     assert data.train.y.tolist() == fine and data.test.y.tolist() == [3, 2, 1]
@@ -111,8 +137,15 @@ def test_written_files_read_back(tmp_path):
 # -- augmentation on the device ---------------------------------------------------------------------
 def image_data(n: int = 6, augment: bool = True) -> ImageData:
     y = torch.arange(n) % 3
-    return ImageData(torch.as_tensor(images(n, 5)), y, y.clone(), torch.zeros(n, dtype=torch.bool),
-                     mean=torch.tensor([0.5, 0.4, 0.3]), std=torch.tensor([0.2, 0.25, 0.3]), augment=augment)
+    return ImageData(
+        torch.as_tensor(images(n, 5)),
+        y,
+        y.clone(),
+        torch.zeros(n, dtype=torch.bool),
+        mean=torch.tensor([0.5, 0.4, 0.3]),
+        std=torch.tensor([0.2, 0.25, 0.3]),
+        augment=augment,
+    )
 
 
 def test_crop_and_flip_against_numpy():
@@ -122,7 +155,7 @@ def test_crop_and_flip_against_numpy():
     out = data.crop_and_flip(x, top, left, flip)
     padded = np.pad(x.numpy(), ((0, 0), (0, 0), (4, 4), (4, 4)))  # black border of 4
     for b in range(3):
-        window = padded[b, :, top[b]:top[b] + 32, left[b]:left[b] + 32]
+        window = padded[b, :, top[b] : top[b] + 32, left[b] : left[b] + 32]
         expected = window[:, :, ::-1] if flip[b] else window
         assert np.array_equal(out[b].numpy(), expected)
     assert torch.equal(out[1], x[1])  # centred window, no flip: the image itself
@@ -175,6 +208,7 @@ def test_resnet_known_sizes_and_bad_depth():
     narrow = build_model("resnet20", (3, 32, 32), 10, width=4)
     assert sum(p.numel() for p in narrow.parameters()) == resnet_parameters(20, 10, w=4)
     from lstsd_edu.models import CifarResNet
+
     with pytest.raises(ConfigError, match="depth must be 6n"):
         CifarResNet((3, 32, 32), 10, depth=21)
 
@@ -193,8 +227,14 @@ def test_one_epoch_of_lstsd_on_a_cifar_format_subset(tmp_path):
 def test_cifar_presets_are_the_usual_recipe():
     for name in ("cifar10", "cifar100"):
         c = PRESETS[name]
-        assert (c.model, c.lr, c.momentum, c.weight_decay, c.batch_size, c.epochs) == \
-               ("resnet32", 0.1, 0.9, 5e-4, 128, 200)
+        assert (c.model, c.lr, c.momentum, c.weight_decay, c.batch_size, c.epochs) == (
+            "resnet32",
+            0.1,
+            0.9,
+            5e-4,
+            128,
+            200,
+        )
 
 
 def test_memory_table_matches_a_real_buffer():
@@ -218,9 +258,30 @@ def test_memory_command_prints_the_table(capsys):
 def test_train_command_on_a_cifar_format_folder(tmp_path, capsys):
     make_cifar_like(tmp_path, "cifar10", num_train=40, num_test=20)
     out = tmp_path / "run"
-    code = main(["train", "--dataset", "cifar10", "--data-root", str(tmp_path), "--model", "resnet20",
-                 "--width", "2", "--epochs", "1", "--batch-size", "16", "--method", "lstsd",
-                 "--device", "cpu", "--out", str(out), "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "cifar10",
+            "--data-root",
+            str(tmp_path),
+            "--model",
+            "resnet20",
+            "--width",
+            "2",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--method",
+            "lstsd",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert code == 0 and (out / "history.csv").exists() and (out / "summary.csv").exists()
     assert "1 rank(s)" in capsys.readouterr().out
     assert main(["train", "--dataset", "digits", "--data-root", str(tmp_path)]) == 2

@@ -1,4 +1,5 @@
 """The `lstsd-edu` command: a fast smoke run, and one clean line with exit code 2 for bad input."""
+
 import subprocess
 import sys
 
@@ -9,20 +10,43 @@ from lstsd_edu.cli import main
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lstsd_edu", *args], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "lstsd_edu", *args], capture_output=True, text=True, timeout=300)
 
 
 def test_compare_fast_smoke_run(tmp_path, capsys):
-    code = main(["compare", "--fast", "--methods", "ce,lstsd", "--seeds", "0,1", "--noise", "0.3",
-                 "--out", str(tmp_path), "--no-progress"])
+    code = main(
+        [
+            "compare",
+            "--fast",
+            "--methods",
+            "ce,lstsd",
+            "--seeds",
+            "0,1",
+            "--noise",
+            "0.3",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "lstsd" in printed and "±" in printed
     summary = pd.read_csv(tmp_path / "summary.csv")
     history = pd.read_csv(tmp_path / "history.csv")
-    assert {"method", "seed", "dataset", "model", "noise", "noise_kind", "epochs", "final_test_acc",
-            "best_test_acc", "seconds_per_epoch", "buffer_bytes"} <= set(summary.columns)
+    assert {
+        "method",
+        "seed",
+        "dataset",
+        "model",
+        "noise",
+        "noise_kind",
+        "epochs",
+        "final_test_acc",
+        "best_test_acc",
+        "seconds_per_epoch",
+        "buffer_bytes",
+    } <= set(summary.columns)
     assert len(summary) == 4 and set(summary.method) == {"ce", "lstsd"}
     assert list(history.columns[:2]) == ["method", "seed"]
     assert {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"} <= set(history.columns)
@@ -31,8 +55,18 @@ def test_compare_fast_smoke_run(tmp_path, capsys):
 
 
 def test_jobs_train_runs_side_by_side_with_the_same_numbers(tmp_path):
-    args = ["compare", "--dataset", "digits", "--epochs", "2", "--methods", "ce,lstsd,born_again",
-            "--seeds", "0,1", "--no-progress"]
+    args = [
+        "compare",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "2",
+        "--methods",
+        "ce,lstsd,born_again",
+        "--seeds",
+        "0,1",
+        "--no-progress",
+    ]
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
     assert main([*args, "--jobs", "2", "--out", str(tmp_path / "two")]) == 0
     for name, timing in [("summary.csv", "seconds_per_epoch"), ("history.csv", "seconds")]:
@@ -45,27 +79,30 @@ def test_module_entry_point_runs():
     assert result.returncode == 0 and "--long-mode" in result.stdout
 
 
-@pytest.mark.parametrize("args, parameter", [
-    (["--lag", "0"], "lag"),
-    (["--lag", "5000"], "lag"),
-    (["--long-weight", "1.5"], "long_weight"),
-    (["--short-weight", "-0.2"], "short_weight"),
-    (["--long-weight", "0.6", "--short-weight", "0.6"], "long_weight + short_weight"),
-    (["--temperature", "0"], "temperature"),
-    (["--noise", "1.0"], "noise"),
-    (["--noise", "-0.1"], "noise"),
-    (["--dataset", "imagenet"], "dataset"),
-    (["--methods", "ce,magic"], "method"),
-    (["--model", "transformer9000"], "model"),
-    (["--device", "tpu"], "device"),
-    (["--long-mode", "cyclic"], "long_mode"),
-    (["--noise-kind", "random"], "noise_kind"),
-    (["--seeds", "0,one"], "seeds"),
-    (["--seeds", ""], "seeds"),
-    (["--epochs", "0"], "epochs"),
-    (["--lag", "three"], "--lag"),
-    (["--jobs", "0"], "jobs"),
-])
+@pytest.mark.parametrize(
+    "args, parameter",
+    [
+        (["--lag", "0"], "lag"),
+        (["--lag", "5000"], "lag"),
+        (["--long-weight", "1.5"], "long_weight"),
+        (["--short-weight", "-0.2"], "short_weight"),
+        (["--long-weight", "0.6", "--short-weight", "0.6"], "long_weight + short_weight"),
+        (["--temperature", "0"], "temperature"),
+        (["--noise", "1.0"], "noise"),
+        (["--noise", "-0.1"], "noise"),
+        (["--dataset", "imagenet"], "dataset"),
+        (["--methods", "ce,magic"], "method"),
+        (["--model", "transformer9000"], "model"),
+        (["--device", "tpu"], "device"),
+        (["--long-mode", "cyclic"], "long_mode"),
+        (["--noise-kind", "random"], "noise_kind"),
+        (["--seeds", "0,one"], "seeds"),
+        (["--seeds", ""], "seeds"),
+        (["--epochs", "0"], "epochs"),
+        (["--lag", "three"], "--lag"),
+        (["--jobs", "0"], "jobs"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_code_2(args, parameter, capsys):
     with pytest.raises(SystemExit) as exit_info:
         code = main(["compare", "--fast", *args])

@@ -1,4 +1,5 @@
 """Datasets: MNIST-1D generation and caching, label noise, on-device batches."""
+
 import random
 
 import numpy as np

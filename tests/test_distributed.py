@@ -5,6 +5,7 @@ unequally, 21 → 11 + 10). Each rank must end with the same buffer as the other
 the single process: same stamps exactly, same records (fp16, within one rounding step), and
 the same model parameters up to floating-point summation order.
 """
+
 import torch
 
 from lstsd_edu import distributed
@@ -18,8 +19,9 @@ N_TRAIN, BATCH = 149, 32  # 4 full global batches, then 21 samples: 11 on rank 0
 
 def config():
     # an MLP: no BatchNorm, whose statistics would (by design) differ per rank
-    return preset("cifar10", model="mlp", width=32, epochs=4, batch_size=BATCH, lag=2,
-                  long_mode="sliding", device="cpu")
+    return preset(
+        "cifar10", model="mlp", width=32, epochs=4, batch_size=BATCH, lag=2, long_mode="sliding", device="cpu"
+    )
 
 
 def record_value(epoch: int, index: torch.Tensor, classes: int) -> torch.Tensor:
@@ -75,8 +77,9 @@ def test_two_gloo_ranks_match_one_process(tmp_path):
     torch.set_num_threads(1)
     make_cifar_like(tmp_path, "cifar10", num_train=N_TRAIN, num_test=40)
     ranks = distributed.spawn(worker, WORLD, str(tmp_path), timeout_s=240)
-    alone = distributed.train_and_report("lstsd", config(), seed=0,
-                                         data=load_cifar("cifar10", tmp_path, download=False))
+    alone = distributed.train_and_report(
+        "lstsd", config(), seed=0, data=load_cifar("cifar10", tmp_path, download=False)
+    )
     expected = crafted_buffers(0, 1)  # one process records every sample itself
 
     # 1. the exchange itself is exact: both ranks hold exactly the single-process buffer
@@ -94,10 +97,15 @@ def test_two_gloo_ranks_match_one_process(tmp_path):
     # ... and with the single process, record by record
     assert torch.equal(r0["buffer"]["stamp"], alone["buffer"]["stamp"])
     assert (alone["buffer"]["stamp"] == 3).any(0).all()  # every sample has a record of the last epoch
-    torch.testing.assert_close(r0["buffer"]["values"].float(), alone["buffer"]["values"].float(),
-                               rtol=1e-3, atol=1e-3)  # fp16: at most a rounding step apart
+    torch.testing.assert_close(
+        r0["buffer"]["values"].float(), alone["buffer"]["values"].float(), rtol=1e-3, atol=1e-3
+    )  # fp16: at most a rounding step apart
     for name, tensor in alone["model"].items():
         torch.testing.assert_close(r0["model"][name], tensor, rtol=1e-4, atol=1e-5)
     for column in ("train_loss", "train_acc", "test_loss", "test_acc"):
-        torch.testing.assert_close(torch.tensor(r0["history"][column].to_numpy()),
-                                   torch.tensor(alone["history"][column].to_numpy()), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            torch.tensor(r0["history"][column].to_numpy()),
+            torch.tensor(alone["history"][column].to_numpy()),
+            rtol=1e-4,
+            atol=1e-5,
+        )

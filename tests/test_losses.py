@@ -1,4 +1,5 @@
 """The LSTSD loss against the formula written out by hand, term by term."""
+
 import math
 
 import pytest
@@ -41,11 +42,14 @@ def test_kl_of_a_distribution_with_itself_is_zero():
 
 
 @pytest.mark.parametrize("tau", [1.0, 3.0])
-@pytest.mark.parametrize("valid_long, valid_short", [
-    ([True, True, True], [True, True, True]),
-    ([False, True, False], [True, False, False]),  # per-sample fallback to CE
-    ([False, False, False], [False, False, False]),  # no teacher yet: plain CE
-])
+@pytest.mark.parametrize(
+    "valid_long, valid_short",
+    [
+        ([True, True, True], [True, True, True]),
+        ([False, True, False], [True, False, False]),  # per-sample fallback to CE
+        ([False, False, False], [False, False, False]),  # no teacher yet: plain CE
+    ],
+)
 def test_lstsd_loss_matches_hand_formula(tau, valid_long, valid_short):
     logits, targets, teacher_logits, valid = make_case(valid_long, valid_short)
     w_long, w_short = 0.3, 0.5
@@ -82,9 +86,14 @@ def test_gradient_of_the_soft_terms_matches_autograd_of_the_hand_formula():
     lstsd_loss(z1, targets, teachers, w_long, w_short, tau)[0].backward()
     z2 = logits.clone().requires_grad_()
     m = valid.float()
-    reference = ((1 - w_long * m[0] - w_short * m[1]) * per_sample_ce(z2, targets)
-                 + tau**2 * (w_long * m[0] * per_sample_kl(teachers.long, z2, tau)
-                             + w_short * m[1] * per_sample_kl(teachers.short, z2, tau))).mean()
+    reference = (
+        (1 - w_long * m[0] - w_short * m[1]) * per_sample_ce(z2, targets)
+        + tau**2
+        * (
+            w_long * m[0] * per_sample_kl(teachers.long, z2, tau)
+            + w_short * m[1] * per_sample_kl(teachers.short, z2, tau)
+        )
+    ).mean()
     reference.backward()
     torch.testing.assert_close(z1.grad, z2.grad)
 

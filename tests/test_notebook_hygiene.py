@@ -7,6 +7,7 @@ and nothing a reader cannot use or that changes from run to run — widget state
 outputs, errors, memory addresses, timestamps, absolute paths, progress bars. The volatile-value
 rules are those `notebooks/execute.py` applies before writing a notebook back.
 """
+
 import importlib.util
 import json
 import re
@@ -31,8 +32,15 @@ execute = load_execute_script()
 
 def test_there_are_chapters():
     names = [p.name for p in CHAPTERS]
-    for stem in ("00_quickstart", "01_snapshot_buffer", "02_the_loss", "03_with_and_without",
-                 "04_per_sample_divergence", "05_playground", "06_your_own_data"):
+    for stem in (
+        "00_quickstart",
+        "01_snapshot_buffer",
+        "02_the_loss",
+        "03_with_and_without",
+        "04_per_sample_divergence",
+        "05_playground",
+        "06_your_own_data",
+    ):
         assert f"{stem}.ipynb" in names
 
 
@@ -75,8 +83,9 @@ def test_executed_top_to_bottom_with_outputs(notebook):
         for output in cell.outputs:
             data = output.get("data", {})
             text = "".join(data.get("text/plain", ""))
-            assert not (text.startswith("<Figure size") and "image/png" not in data), \
+            assert not (text.startswith("<Figure size") and "image/png" not in data), (
                 "a figure without its image: executed with the Agg backend, not the inline one"
+            )
 
 
 def test_no_widget_state_errors_or_volatile_output(notebook):
@@ -98,9 +107,13 @@ def made_up_notebook() -> nbformat.NotebookNode:
     cell = nbformat.v4.new_code_cell("view", execution_count=1)
     cell.metadata["execution"] = {"iopub.execute_input": "2026-01-01T10:00:00Z"}
     cell.outputs = [
-        nbformat.v4.new_output("display_data", data={
-            execute.WIDGET_VIEW: {"model_id": "abc", "version_major": 2, "version_minor": 0},
-            "text/plain": "VBox(...)"}),
+        nbformat.v4.new_output(
+            "display_data",
+            data={
+                execute.WIDGET_VIEW: {"model_id": "abc", "version_major": 2, "version_minor": 0},
+                "text/plain": "VBox(...)",
+            },
+        ),
         nbformat.v4.new_output("execute_result", data={"text/plain": "0.812"}, execution_count=1),
     ]
     nb.cells = [cell]
@@ -115,13 +128,16 @@ def test_clean_strips_widget_state_and_timestamps():
     assert execute.problems(nb) == []
 
 
-@pytest.mark.parametrize("text, kind", [
-    ("<Figure at 0x7f3a2c1d9e80>", "memory address"),
-    ("finished 2026-03-01", "date"),
-    ("at 14:03:59", "clock time"),
-    ("/home/someone/lstsd-edu/notebooks/x.py:3: UserWarning", "absolute path"),
-    ("100%|██████████| 60/60", "progress bar"),
-])
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("<Figure at 0x7f3a2c1d9e80>", "memory address"),
+        ("finished 2026-03-01", "date"),
+        ("at 14:03:59", "clock time"),
+        ("/home/someone/lstsd-edu/notebooks/x.py:3: UserWarning", "absolute path"),
+        ("100%|██████████| 60/60", "progress bar"),
+    ],
+)
 def test_problems_finds_volatile_output(text, kind):
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("x", execution_count=1)
@@ -134,9 +150,11 @@ def test_problems_finds_volatile_output(text, kind):
 
 def test_run_time_line_is_rewritten_with_the_measurement():
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell(
-        "# 99 · X\n\n**Run time**: about 3 s on 8 CPU cores (measured by `notebooks/execute.py`, "
-        "full mode)\n")]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# 99 · X\n\n**Run time**: about 3 s on 8 CPU cores (measured by `notebooks/execute.py`, full mode)\n"
+        )
+    ]
     execute.stamp_run_time(nb, 125.0)
     assert "**Run time**: about 2.1 min on " in nb.cells[0].source
     assert "(measured by `notebooks/execute.py`, full mode, " in nb.cells[0].source

@@ -1,5 +1,6 @@
 """The peers (snapshot, born_again, pskd, te): each loss against a hand computation, the snapshot
 teacher's bookkeeping, Born-Again's fresh second generation, resume, and `--methods all`."""
+
 import math
 
 import pytest
@@ -12,8 +13,15 @@ from lstsd_edu.cli import main
 from lstsd_edu.data import Dataset, TensorData
 from lstsd_edu.errors import ConfigError
 from lstsd_edu.experiments import preset
-from lstsd_edu.methods import (METHODS, PEERS, BornAgain, ProgressiveSelfKD, SnapshotDistillation,
-                               TemporalEnsembling, build_method)
+from lstsd_edu.methods import (
+    METHODS,
+    PEERS,
+    BornAgain,
+    ProgressiveSelfKD,
+    SnapshotDistillation,
+    TemporalEnsembling,
+    build_method,
+)
 from lstsd_edu.models import build_model
 from lstsd_edu.trainer import Trainer, seed_everything
 
@@ -123,8 +131,7 @@ def toy_trainer(method, epochs, seed=0, data=None):
     data = toy_data() if data is None else data
     seed_everything(seed)
     model = build_model("mlp", data.input_shape, data.num_classes, width=16)
-    return Trainer(model, method, data, epochs=epochs, batch_size=16, lr=0.1, seed=seed,
-                   progress=False, device="cpu")
+    return Trainer(model, method, data, epochs=epochs, batch_size=16, lr=0.1, seed=seed, progress=False, device="cpu")
 
 
 def state_of(module):
@@ -225,7 +232,8 @@ def test_born_again_second_generation_starts_from_a_fresh_initialisation(monkeyp
     assert all(not p.requires_grad for p in method.teacher.parameters()) and not method.teacher.training
     # both generations' time is charged to each epoch of the budget
     assert run.history.seconds.tolist() == pytest.approx(
-        [a + b for a, b in zip(first.trainer.own_seconds, run.trainer.own_seconds)])
+        [a + b for a, b in zip(first.trainer.own_seconds, run.trainer.own_seconds)]
+    )
     assert run.summary()["epochs"] == 2 and len(run.history) == 2
 
 
@@ -238,8 +246,9 @@ def test_born_again_without_a_teacher_fails_early():
 def make_peer(name, data):
     method = build_method(name, w_long=0.4, w_short=0.4, lag=2, long_mode="sliding", temperature=1.0)
     if name == "born_again":
-        teacher = toy_trainer(build_method("ce", w_long=0, w_short=0, lag=1, long_mode="sliding",
-                                           temperature=1.0), epochs=2, data=data)
+        teacher = toy_trainer(
+            build_method("ce", w_long=0, w_short=0, lag=1, long_mode="sliding", temperature=1.0), epochs=2, data=data
+        )
         teacher.fit()
         method.set_teacher(teacher.model)
     return method
@@ -263,21 +272,34 @@ def test_peer_resume_gives_the_same_history_as_training_straight(name, tmp_path)
 
 def test_methods_list_and_build_method_know_every_peer():
     assert set(PEERS) <= set(METHODS)
-    kinds = {name: type(build_method(name, w_long=0.4, w_short=0.4, lag=2, long_mode="sliding",
-                                     temperature=1.0)) for name in PEERS}
-    assert kinds == {"snapshot": SnapshotDistillation, "born_again": BornAgain,
-                     "pskd": ProgressiveSelfKD, "te": TemporalEnsembling}
+    kinds = {
+        name: type(build_method(name, w_long=0.4, w_short=0.4, lag=2, long_mode="sliding", temperature=1.0))
+        for name in PEERS
+    }
+    assert kinds == {
+        "snapshot": SnapshotDistillation,
+        "born_again": BornAgain,
+        "pskd": ProgressiveSelfKD,
+        "te": TemporalEnsembling,
+    }
     assert {name: cls.extra_forward_passes for name, cls in PEERS.items()} == {
-        "snapshot": 1, "born_again": 1, "pskd": 0, "te": 0}
+        "snapshot": 1,
+        "born_again": 1,
+        "pskd": 0,
+        "te": 0,
+    }
 
 
-@pytest.mark.parametrize("kwargs, parameter", [
-    (dict(cls=SnapshotDistillation, cycles=0), "cycles"),
-    (dict(cls=SnapshotDistillation, temperature=0.0), "temperature"),
-    (dict(cls=BornAgain, weight=1.5), "born_again_weight"),
-    (dict(cls=ProgressiveSelfKD, alpha=-0.1), "pskd_alpha"),
-    (dict(cls=TemporalEnsembling, decay=1.0), "te_decay"),
-])
+@pytest.mark.parametrize(
+    "kwargs, parameter",
+    [
+        (dict(cls=SnapshotDistillation, cycles=0), "cycles"),
+        (dict(cls=SnapshotDistillation, temperature=0.0), "temperature"),
+        (dict(cls=BornAgain, weight=1.5), "born_again_weight"),
+        (dict(cls=ProgressiveSelfKD, alpha=-0.1), "pskd_alpha"),
+        (dict(cls=TemporalEnsembling, decay=1.0), "te_decay"),
+    ],
+)
 def test_bad_peer_settings_fail_early(kwargs, parameter):
     cls = kwargs.pop("cls")
     with pytest.raises(ConfigError, match=parameter):
@@ -285,8 +307,24 @@ def test_bad_peer_settings_fail_early(kwargs, parameter):
 
 
 def test_cli_compare_methods_all_runs_every_method(tmp_path, capsys):
-    code = main(["compare", "--dataset", "digits", "--methods", "all", "--seeds", "0", "--epochs", "1",
-                 "--device", "cpu", "--out", str(tmp_path), "--no-progress"])
+    code = main(
+        [
+            "compare",
+            "--dataset",
+            "digits",
+            "--methods",
+            "all",
+            "--seeds",
+            "0",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     import pandas as pd
 
@@ -304,9 +342,15 @@ def test_accuracy_cost_figure_one_panel_per_setting():
 
     from lstsd_edu.plots import accuracy_cost_figure
 
-    t = pd.DataFrame({"method": ["ce", "lstsd", "snapshot"] * 2, "setting": ["a"] * 3 + ["b"] * 3,
-                      "final_acc_mean": [0.7, 0.75, 0.8, 0.9, 0.91, 0.9], "final_acc_std": [0.01] * 6,
-                      "cost_vs_ce": [1.0, 1.02, 1.4, 1.0, 1.01, 1.5]}).set_index("method")
+    t = pd.DataFrame(
+        {
+            "method": ["ce", "lstsd", "snapshot"] * 2,
+            "setting": ["a"] * 3 + ["b"] * 3,
+            "final_acc_mean": [0.7, 0.75, 0.8, 0.9, 0.91, 0.9],
+            "final_acc_std": [0.01] * 6,
+            "cost_vs_ce": [1.0, 1.02, 1.4, 1.0, 1.01, 1.5],
+        }
+    ).set_index("method")
     fig = accuracy_cost_figure(t)
     assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
     assert [text.get_text() for text in fig.axes[0].texts] == ["ce", "lstsd", "snapshot"]

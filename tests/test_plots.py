@@ -3,21 +3,28 @@
 The diagnostics checks compare `epoch_divergences` with the formulas written out by hand on a
 buffer whose records we chose, and `teacher_schedule` with the rules of the buffer docstring.
 """
+
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+import torch
 
-from lstsd_edu import plots  # noqa: E402
-from lstsd_edu.buffer import SnapshotBuffer  # noqa: E402
-from lstsd_edu.data import TensorData  # noqa: E402
-from lstsd_edu.diagnostics import (SCORES, best_auc, epoch_divergences, mislabel_auc,  # noqa: E402
-                                   roc_auc, teacher_schedule)
+from lstsd_edu import plots
+from lstsd_edu.buffer import SnapshotBuffer
+from lstsd_edu.data import TensorData
+from lstsd_edu.diagnostics import (
+    SCORES,
+    best_auc,
+    epoch_divergences,
+    mislabel_auc,
+    roc_auc,
+    teacher_schedule,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -28,9 +35,12 @@ def close_figures():
 
 def history_frame(methods=("ce", "lstsd"), seeds=(0, 1), epochs=5) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    rows = [dict(method=m, seed=s, epoch=e, test_acc=rng.uniform(0.3, 0.9),
-                 train_acc=rng.uniform(0.3, 0.9)) for m in methods for s in seeds
-            for e in range(1, epochs + 1)]
+    rows = [
+        dict(method=m, seed=s, epoch=e, test_acc=rng.uniform(0.3, 0.9), train_acc=rng.uniform(0.3, 0.9))
+        for m in methods
+        for s in seeds
+        for e in range(1, epochs + 1)
+    ]
     return pd.DataFrame(rows)
 
 
@@ -41,16 +51,21 @@ def divergence_frame(samples=40, epochs=6, lag=2, seed=0) -> pd.DataFrame:
     frames = []
     for epoch in range(1, epochs + 1):
         noise = rng.exponential(0.05, (2, samples))
-        frame = pd.DataFrame({
-            "epoch": epoch, "index": np.arange(samples), "label": np.arange(samples) % 10,
-            "clean_label": (np.arange(samples) + flipped) % 10, "flipped": flipped,
-            "kl_long": np.where(epoch > lag, noise[0], np.nan),
-            "kl_short": np.where(epoch > 1, noise[1], np.nan),
-            "nll_long": np.where(epoch > lag, 0.5 + 2.0 * flipped + rng.normal(0, 0.5, samples), np.nan),
-            "nll_short": np.where(epoch > 1, 0.5 + 1.5 * flipped + rng.normal(0, 0.5, samples), np.nan),
-            "margin": rng.normal(0, 1, samples) + 2.0 * flipped,
-            "student_agrees": ~flipped & (rng.uniform(size=samples) < 0.8),
-        })
+        frame = pd.DataFrame(
+            {
+                "epoch": epoch,
+                "index": np.arange(samples),
+                "label": np.arange(samples) % 10,
+                "clean_label": (np.arange(samples) + flipped) % 10,
+                "flipped": flipped,
+                "kl_long": np.where(epoch > lag, noise[0], np.nan),
+                "kl_short": np.where(epoch > 1, noise[1], np.nan),
+                "nll_long": np.where(epoch > lag, 0.5 + 2.0 * flipped + rng.normal(0, 0.5, samples), np.nan),
+                "nll_short": np.where(epoch > 1, 0.5 + 1.5 * flipped + rng.normal(0, 0.5, samples), np.nan),
+                "margin": rng.normal(0, 1, samples) + 2.0 * flipped,
+                "student_agrees": ~flipped & (rng.uniform(size=samples) < 0.8),
+            }
+        )
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
@@ -78,11 +93,18 @@ def test_training_figure_has_test_and_train_panels():
 
 
 def test_spread_figure_has_a_dot_per_run():
-    summary = pd.DataFrame([dict(method=m, seed=s, noise=n, final_test_acc=0.5 + 0.1 * s)
-                            for m in ("ce", "lstsd") for s in range(3) for n in (0.0, 0.3)])
+    summary = pd.DataFrame(
+        [
+            dict(method=m, seed=s, noise=n, final_test_acc=0.5 + 0.1 * s)
+            for m in ("ce", "lstsd")
+            for s in range(3)
+            for n in (0.0, 0.3)
+        ]
+    )
     fig = plots.spread_figure(summary)
-    dots = sum(len(c.get_offsets()) for c in fig.axes[0].collections
-               if len(c.get_offsets()) and c.get_offsets().shape[1] == 2)
+    dots = sum(
+        len(c.get_offsets()) for c in fig.axes[0].collections if len(c.get_offsets()) and c.get_offsets().shape[1] == 2
+    )
     assert dots >= len(summary)
     assert fig.axes[0].get_legend().get_title().get_text() == "noise"
 
@@ -96,8 +118,7 @@ def test_schedule_figure_writes_each_slot_record():
 
 
 def test_probabilities_figure_has_a_bar_per_class_and_temperature():
-    frame = pd.DataFrame([dict(temperature=t, **{"class": c}, probability=0.1)
-                          for t in (1, 4) for c in range(5)])
+    frame = pd.DataFrame([dict(temperature=t, **{"class": c}, probability=0.1) for t in (1, 4) for c in range(5)])
     fig = plots.probabilities_figure(frame)
     assert len(fig.axes[0].patches) >= 10
 
@@ -134,8 +155,7 @@ def test_score_over_epochs_and_auc_figures():
 
 
 def test_heatmap_figure_annotates_every_cell():
-    grid = pd.DataFrame([dict(lag=l, w_long=w, final_test_acc=l * 0.01 + w)
-                         for l in (1, 2, 5) for w in (0.1, 0.3)])
+    grid = pd.DataFrame([dict(lag=l, w_long=w, final_test_acc=l * 0.01 + w) for l in (1, 2, 5) for w in (0.1, 0.3)])
     fig = plots.heatmap_figure(grid, "final_test_acc", center=0.2)
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert len(texts) == 6 and f"{5 * 0.01 + 0.3:.3f}" in texts
@@ -152,8 +172,9 @@ def test_epoch_divergences_match_the_formulas():
     for epoch, log_p in enumerate(records):
         buffer.record(epoch, torch.arange(N), log_p)
     y = torch.tensor([0, 1, 2, 3, 0])
-    train = TensorData(torch.zeros(N, 1), y, torch.tensor([0, 1, 2, 3, 1]),
-                       torch.tensor([False, False, False, False, True]))
+    train = TensorData(
+        torch.zeros(N, 1), y, torch.tensor([0, 1, 2, 3, 1]), torch.tensor([False, False, False, False, True])
+    )
     d = epoch_divergences(buffer, 2, train)  # epoch 2 (0-based): long = 0, short = 1
     q, long, short = records[2], records[0], records[1]
 
@@ -178,8 +199,12 @@ def test_epoch_divergences_are_nan_without_teachers():
     buffer = SnapshotBuffer(N, C, lag=3)
     buffer.record(0, torch.arange(N), torch.zeros(N, C).log_softmax(1))
     buffer.record(1, torch.arange(2), torch.zeros(2, C).log_softmax(1))  # sample 2 not seen
-    train = TensorData(torch.zeros(N, 1), torch.zeros(N, dtype=torch.long),
-                       torch.zeros(N, dtype=torch.long), torch.zeros(N, dtype=torch.bool))
+    train = TensorData(
+        torch.zeros(N, 1),
+        torch.zeros(N, dtype=torch.long),
+        torch.zeros(N, dtype=torch.long),
+        torch.zeros(N, dtype=torch.bool),
+    )
     d = epoch_divergences(buffer, 1, train)
     assert d.kl_long.isna().all() and d.nll_long.isna().all()  # lag 3: no long teacher yet
     assert d.kl_short.notna().tolist() == [True, True, False]

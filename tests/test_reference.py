@@ -5,6 +5,7 @@ holds each epoch's losses and accuracies to the last bit. On the platform it was
 torch, same CPU vector instructions) they must match exactly; elsewhere float rounding may differ
 in the last bits and grow over 12 epochs, so they must match closely.
 """
+
 import importlib.util
 from pathlib import Path
 
@@ -32,5 +33,6 @@ def test_histories_match_the_committed_reference(histories):
             mismatch = histories.case[got != want].unique().tolist()
             assert not mismatch, f"{column} differs from the reference for {mismatch}"
         else:
-            pd.testing.assert_series_equal(histories[column], reference[column], check_exact=False,
-                                           atol=0.03, rtol=0.05)
+            pd.testing.assert_series_equal(
+                histories[column], reference[column], check_exact=False, atol=0.03, rtol=0.05
+            )

@@ -1,5 +1,6 @@
 """Text: the tokeniser, the generated task (checked against a hand-written parser), the real-corpus
 loaders on in-memory `datasets` splits (no network), the masked models, and training end to end."""
+
 import random
 from collections import Counter
 from dataclasses import replace
@@ -32,7 +33,18 @@ from lstsd_edu.text import (
 # ---------------------------------------------------------------------------------------------
 def test_tokenize_words_numbers_punctuation_and_html_breaks():
     assert tokenize("The soup, sadly, wasn't hot!<br /><br />10/10") == [
-        "the", "soup", ",", "sadly", ",", "wasn't", "hot", "!", "10", "/", "10"]
+        "the",
+        "soup",
+        ",",
+        "sadly",
+        ",",
+        "wasn't",
+        "hot",
+        "!",
+        "10",
+        "/",
+        "10",
+    ]
 
 
 def test_vocabulary_ranks_by_count_then_alphabet_and_reserves_pad_and_unk():
@@ -41,9 +53,11 @@ def test_vocabulary_ranks_by_count_then_alphabet_and_reserves_pad_and_unk():
     assert vocab.words == ["<pad>", "<unk>", "a", "b", "c"]
     x = vocab.encode(["a b d", "", "c c c c c c"], max_len=4)
     assert x.dtype == torch.long and x.shape == (3, 4)
-    assert x.tolist() == [[2, 3, Vocabulary.UNK, 0],  # d is out of vocabulary
-                          [Vocabulary.UNK, 0, 0, 0],  # an empty text is one <unk>, never all padding
-                          [4, 4, 4, 4]]  # cut to max_len
+    assert x.tolist() == [
+        [2, 3, Vocabulary.UNK, 0],  # d is out of vocabulary
+        [Vocabulary.UNK, 0, 0, 0],  # an empty text is one <unk>, never all padding
+        [4, 4, 4, 4],
+    ]  # cut to max_len
     assert vocab.decode(x[0]) == "a b <unk>"
 
 
@@ -78,7 +92,7 @@ def parse(sentence: str) -> tuple[list[str], list[str] | None]:
     for contrast in text.CONTRASTS:
         if contrast in words:
             i = words.index(contrast)
-            return words[i + 1:], words[:i]
+            return words[i + 1 :], words[:i]
     concessive = [i for i, w in enumerate(words) if w in ("although", "though", "while")]
     if not concessive:
         return words, None
@@ -86,8 +100,8 @@ def parse(sentence: str) -> tuple[list[str], list[str] | None]:
     start = i - 1 if words[i] == "though" and words[i - 1] == "even" else i
     commas = [j for j, w in enumerate(words) if w == "," and j > i]
     if commas:  # although A , B: the main clause follows the comma
-        return words[commas[0] + 1:], words[i + 1:commas[0]]
-    return words[:start], words[i + 1:]  # B although A
+        return words[commas[0] + 1 :], words[i + 1 : commas[0]]
+    return words[:start], words[i + 1 :]  # B although A
 
 
 @pytest.fixture(scope="module")
@@ -168,25 +182,39 @@ def fake_hub(monkeypatch):
     calls = []
     tables = {
         "fancyzhx/ag_news": {
-            "train": {"text": ["Stocks rally as oil falls", "Team wins the cup final",
-                               "New chip doubles speed", "Peace talks resume in Geneva",
-                               "Oil prices fall again"], "label": [2, 1, 3, 0, 2]},
-            "test": {"text": ["Oil and stocks", "Unknown words only"], "label": [2, 0]}},
+            "train": {
+                "text": [
+                    "Stocks rally as oil falls",
+                    "Team wins the cup final",
+                    "New chip doubles speed",
+                    "Peace talks resume in Geneva",
+                    "Oil prices fall again",
+                ],
+                "label": [2, 1, 3, 0, 2],
+            },
+            "test": {"text": ["Oil and stocks", "Unknown words only"], "label": [2, 0]},
+        },
         "stanfordnlp/sst2": {
-            "train": {"idx": [0, 1, 2], "sentence": ["a gorgeous film", "dull , dull , dull", "not bad"],
-                      "label": [1, 0, 1]},
+            "train": {
+                "idx": [0, 1, 2],
+                "sentence": ["a gorgeous film", "dull , dull , dull", "not bad"],
+                "label": [1, 0, 1],
+            },
             "validation": {"idx": [0, 1], "sentence": ["gorgeous", "dull"], "label": [1, 0]},
-            "test": {"idx": [0], "sentence": ["hidden"], "label": [-1]}},
+            "test": {"idx": [0], "sentence": ["hidden"], "label": [-1]},
+        },
         "stanfordnlp/imdb": {
             "train": {"text": ["Loved it.<br /><br />Great cast", "Boring. Awful."], "label": [1, 0]},
             "test": {"text": ["Great", "Awful<br />film"], "label": [1, 0]},
-            "unsupervised": {"text": ["no label"], "label": [-1]}},
+            "unsupervised": {"text": ["no label"], "label": [-1]},
+        },
     }
 
     def load(hub_id, cache_dir=None, **kwargs):
         calls.append((hub_id, cache_dir))
-        return datasets.DatasetDict({split: datasets.Dataset.from_dict(columns)
-                                     for split, columns in tables[hub_id].items()})
+        return datasets.DatasetDict(
+            {split: datasets.Dataset.from_dict(columns) for split, columns in tables[hub_id].items()}
+        )
 
     monkeypatch.setattr(datasets, "load_dataset", load)
     return calls
@@ -207,6 +235,7 @@ def test_ag_news_is_fetched_tokenised_and_cached(fake_hub, tmp_path, monkeypatch
 
     def offline(*args, **kwargs):
         raise AssertionError("the cache must be used")
+
     monkeypatch.setattr("datasets.load_dataset", offline)
     again = load_corpus("ag_news", root=tmp_path, vocab_size=8, max_len=6)
     assert torch.equal(again.train.x, data.train.x) and torch.equal(again.test.y, data.test.y)
@@ -227,6 +256,7 @@ def test_corpus_errors_are_config_errors(fake_hub, tmp_path, monkeypatch):
 
     def down(*args, **kwargs):
         raise ConnectionError("no route to host")
+
     monkeypatch.setattr(datasets, "load_dataset", down)
     with pytest.raises(ConfigError, match="sst2.*connection"):
         load_corpus("sst2", root=tmp_path)
@@ -246,6 +276,7 @@ def test_missing_datasets_package_is_a_config_error(monkeypatch, tmp_path):
         if name == "datasets":
             raise ImportError("No module named 'datasets'")
         return real_import(name, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "__import__", no_datasets)
     with pytest.raises(ConfigError, match=r"lstsd-edu\[text\]"):
         load_corpus("imdb", root=tmp_path)
@@ -316,9 +347,26 @@ def test_lstsd_trains_on_text_with_diagnostics():
 
 @pytest.mark.parametrize("model", ["textbag", "textcnn"])
 def test_cli_compare_on_textsynth(model, tmp_path, capsys):
-    code = main(["compare", "--dataset", "textsynth", "--model", model, "--epochs", "1",
-                 "--methods", "ce,lstsd", "--seeds", "0", "--no-progress", "--device", "cpu",
-                 "--out", str(tmp_path)])
+    code = main(
+        [
+            "compare",
+            "--dataset",
+            "textsynth",
+            "--model",
+            model,
+            "--epochs",
+            "1",
+            "--methods",
+            "ce,lstsd",
+            "--seeds",
+            "0",
+            "--no-progress",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert f"textsynth · {model}" in out and (tmp_path / "summary.csv").exists()

@@ -1,4 +1,5 @@
 """Training behaviour: zero-weight LSTSD is CE, determinism, resume equivalence, fallback, devices."""
+
 import pytest
 import torch
 
@@ -17,6 +18,7 @@ def small_data():
     from dataclasses import replace
 
     from lstsd_edu.data import TensorData
+
     cut = lambda t, n: TensorData(t.x[:n], t.y[:n], t.clean_y[:n], t.flipped[:n])  # noqa: E731
     return replace(data, train=cut(data.train, 512), test=cut(data.test, 256))
 
@@ -24,8 +26,9 @@ def small_data():
 def make_trainer(data, method, epochs=4, seed=0, **kwargs):
     seed_everything(seed)
     model = build_model("cnn1d", data.input_shape, data.num_classes, width=8)
-    return Trainer(model, method, data, epochs=epochs, batch_size=64, lr=0.05, seed=seed,
-                   progress=False, device="cpu", **kwargs)
+    return Trainer(
+        model, method, data, epochs=epochs, batch_size=64, lr=0.05, seed=seed, progress=False, device="cpu", **kwargs
+    )
 
 
 def lstsd(**overrides):
@@ -38,8 +41,9 @@ def comparable(history):
 
 
 def test_zero_weight_lstsd_is_exactly_cross_entropy(small_data):
-    ce = make_trainer(small_data, build_method("ce", w_long=0, w_short=0, lag=1, long_mode="sliding",
-                                               temperature=1.0), epochs=5)
+    ce = make_trainer(
+        small_data, build_method("ce", w_long=0, w_short=0, lag=1, long_mode="sliding", temperature=1.0), epochs=5
+    )
     zero = make_trainer(small_data, lstsd(w_long=0.0, w_short=0.0), epochs=5)
     h_ce, h_zero = ce.fit(), zero.fit()
     assert h_ce.drop(columns="seconds").equals(h_zero.drop(columns="seconds"))
@@ -83,8 +87,7 @@ def test_distillation_changes_training_once_teachers_exist(small_data):
 def test_history_columns_and_buffer_size(small_data):
     trainer = make_trainer(small_data, lstsd(lag=2), epochs=2)
     history = trainer.fit()
-    assert list(history.columns) == ["epoch", "lr", "train_loss", "train_acc", "test_loss",
-                                     "test_acc", "seconds"]
+    assert list(history.columns) == ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"]
     assert history.epoch.tolist() == [1, 2]
     assert history.lr.iloc[0] == pytest.approx(0.05) and history.lr.iloc[1] < 0.05  # cosine
     buffer = 512 * 10 * 3 * 2 + 512 * 3 * 2  # 3 slots of fp16 records + int16 stamps
@@ -141,11 +144,17 @@ def test_device_auto_and_unknown():
             get_device("cuda")
 
 
-@pytest.mark.parametrize("kwargs, parameter", [
-    (dict(w_long=1.2), "long_weight"), (dict(w_short=-0.1), "short_weight"),
-    (dict(w_long=0.7, w_short=0.6), "long_weight \\+ short_weight"), (dict(lag=0), "lag"),
-    (dict(temperature=0.0), "temperature"), (dict(long_mode="cyclic"), "long_mode"),
-])
+@pytest.mark.parametrize(
+    "kwargs, parameter",
+    [
+        (dict(w_long=1.2), "long_weight"),
+        (dict(w_short=-0.1), "short_weight"),
+        (dict(w_long=0.7, w_short=0.6), "long_weight \\+ short_weight"),
+        (dict(lag=0), "lag"),
+        (dict(temperature=0.0), "temperature"),
+        (dict(long_mode="cyclic"), "long_mode"),
+    ],
+)
 def test_bad_hyperparameters_fail_early(kwargs, parameter):
     args = dict(w_long=0.4, w_short=0.4, lag=5, long_mode="sliding", temperature=1.0) | kwargs
     with pytest.raises(ConfigError, match=parameter):

@@ -4,22 +4,26 @@ Each test moves a control (`view.sliders[name].value = …`, which fires the sam
 browser does) and checks that the figure and the result changed, by comparing the pixels the Agg
 backend draws for the old and the new figure.
 """
+
 import hashlib
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from test_plots import divergence_frame
 
-from lstsd_edu.experiments import preset  # noqa: E402
-from lstsd_edu.widgets import (DivergenceExplorer, Playground, ScheduleView,  # noqa: E402
-                               train_history)
-
-from test_plots import divergence_frame  # noqa: E402
+from lstsd_edu.experiments import preset
+from lstsd_edu.widgets import (
+    DivergenceExplorer,
+    Playground,
+    ScheduleView,
+    train_history,
+)
 
 
 def pixels(figure: plt.Figure) -> str:

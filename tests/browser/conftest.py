@@ -5,6 +5,7 @@ fixture's code after `yield` on failure, on error and on KeyboardInterrupt). The
 double: every wait takes at most what is left of `BUDGET_S` (`Deadline`), and a SIGALRM after
 `HARD_LIMIT_S` interrupts anything that would still hang, so the fixtures' clean-up runs.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ PROJECT = HERE.parents[1]
 NOTEBOOKS = PROJECT / "notebooks"
 INSTALLER = HERE / "ensure_chromium.sh"
 
-BUDGET_S = 170      # every wait of the module shares this budget
+BUDGET_S = 170  # every wait of the module shares this budget
 HARD_LIMIT_S = 180  # then SIGALRM; the issue bounds the whole browser test by 3 minutes
 
 
@@ -39,8 +40,7 @@ def chromium_executable() -> str:
     """Debian's Chromium; installed by ensure_chromium.sh when missing; skip only if that fails."""
     executable = find_chromium()
     if executable is None:
-        result = subprocess.run(["sh", str(INSTALLER)], capture_output=True, text=True,
-                                timeout=600, check=False)
+        result = subprocess.run(["sh", str(INSTALLER)], capture_output=True, text=True, timeout=600, check=False)
         print(result.stderr, end="")
         executable = find_chromium()
         if executable is None:

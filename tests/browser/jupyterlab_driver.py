@@ -20,6 +20,7 @@ redraws the figure or leaves a stale one. This module holds the three pieces the
 Every wait takes at most what is left of one `Deadline` shared by the whole test module (and
 conftest.py adds a SIGALRM backstop), so the test cannot hang.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,8 +44,14 @@ from playwright.sync_api import sync_playwright
 # Chromium's sandbox cannot start), no GPU, and nothing that phones home (QUIC, component updates,
 # sync, background networking) — the machine may have no internet, and the test must not need it.
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 # Lab settings for the test's JupyterLab (written into its temporary user-settings directory).
@@ -165,9 +172,15 @@ class LabServer:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
         command = [
-            sys.executable, "-m", "jupyterlab", "--no-browser",
-            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}",
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root}",
             "--ServerApp.terminals_enabled=False",
             "--ServerApp.allow_root=True",  # CI containers run as root; the server is loopback-only
             f"--LabApp.user_settings_dir={settings}",
@@ -175,9 +188,15 @@ class LabServer:
             "--LabApp.extension_manager=readonly",  # no PyPI listing requests
         ]
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(command, cwd=self.root, env=self._environment(),
-                                     stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            command,
+            cwd=self.root,
+            env=self._environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         status = f"{self.url}/api/status"
         while True:
             if self.proc.poll() is not None:
@@ -220,9 +239,13 @@ class Chromium:
         self._driver = [child for child in psutil.Process().children() if child.pid not in others]
         try:
             self.context = self._playwright.chromium.launch_persistent_context(
-                str(workdir / "chromium-profile"), executable_path=executable, headless=True,
-                args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 1000},
-                timeout=60_000)
+                str(workdir / "chromium-profile"),
+                executable_path=executable,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": 1280, "height": 1000},
+                timeout=60_000,
+            )
         except BaseException:
             self._playwright.stop()
             raise
@@ -258,11 +281,11 @@ class Chromium:
         # here is killed below, by process id.
         try:
             self.context.close()
-        except Exception:  # noqa: BLE001, S110
+        except Exception:
             pass
         try:
             self._playwright.stop()
-        except Exception:  # noqa: BLE001, S110
+        except Exception:
             pass
         _, alive = psutil.wait_procs(ours, timeout=5)
         for survivor in alive:
@@ -331,7 +354,8 @@ class NotebookPage:
     def open(self, name: str) -> NotebookPage:
         self.page.goto(self.lab.notebook_url(name), timeout=self.deadline.ms(60))
         self.page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(
-            state="visible", timeout=self.deadline.ms(60))
+            state="visible", timeout=self.deadline.ms(60)
+        )
         self._choose_kernel_if_asked()
         # The kernel starts when the notebook opens. Cells run before it is connected are not
         # queued but dropped, so wait, as a learner would, for the status bar to read "… | Idle".
@@ -359,8 +383,7 @@ class NotebookPage:
         self.page.locator("#jp-MainMenu").get_by_role("menuitem", name="Run", exact=True).click()
         self.page.locator(".lm-Menu").get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
         try:
-            self.page.wait_for_function("() => window.__lstsdSawQueued",
-                                        timeout=self.deadline.ms(30), polling=100)
+            self.page.wait_for_function("() => window.__lstsdSawQueued", timeout=self.deadline.ms(30), polling=100)
         except PlaywrightTimeout:
             raise AssertionError("Run > Run All Cells started no cell within 30 s") from None
         self.page.wait_for_function(_RUN_FINISHED, timeout=self.deadline.ms(cap_s), polling=250)
@@ -372,7 +395,9 @@ class NotebookPage:
         try:  # a widget whose model never arrives turns into "Error displaying widget" in seconds
             self.page.wait_for_function(
                 f"() => !document.querySelector('.jp-Notebook').innerText.includes({WIDGET_LOADING!r})",
-                timeout=self.deadline.ms(settle_s), polling=250)
+                timeout=self.deadline.ms(settle_s),
+                polling=250,
+            )
         except PlaywrightTimeout:
             pass
         found = []
@@ -386,14 +411,16 @@ class NotebookPage:
             text = stderr.inner_text()
             if TRACEBACK.search(text):
                 found.append("cell error: " + text[-1500:])
-        found += [f"widget message: {line.strip()}" for line in notebook.inner_text().splitlines()
-                  if any(marker in line for marker in (*WIDGET_ERRORS, WIDGET_LOADING))]
+        found += [
+            f"widget message: {line.strip()}"
+            for line in notebook.inner_text().splitlines()
+            if any(marker in line for marker in (*WIDGET_ERRORS, WIDGET_LOADING))
+        ]
         return found
 
     def slider(self, description: str):
         """The slider whose description label reads `description` (waits until it renders)."""
-        label = self.page.locator(".widget-label").filter(
-            has_text=re.compile(rf"^\s*{re.escape(description)}\s*$"))
+        label = self.page.locator(".widget-label").filter(has_text=re.compile(rf"^\s*{re.escape(description)}\s*$"))
         slider = self.page.locator(".widget-slider").filter(has=label).first
         slider.wait_for(state="visible", timeout=self.deadline.ms(60))
         return slider
@@ -421,10 +448,15 @@ class NotebookPage:
         """Wait until the cell's `part` ("images" or "tables") differs from `before` and is shown."""
         self.page.wait_for_function(
             """([cell, before, part]) => {
-                const view = JSON.parse((""" + _CELL_VIEW + """)(cell));
+                const view = JSON.parse(("""
+            + _CELL_VIEW
+            + """)(cell));
                 return view[part].length > 0 && JSON.stringify(view[part]) !== JSON.stringify(before[part]);
             }""",
-            arg=[cell.element_handle(), before, part], timeout=self.deadline.ms(cap_s), polling=200)
+            arg=[cell.element_handle(), before, part],
+            timeout=self.deadline.ms(cap_s),
+            polling=200,
+        )
         return self.view(cell)
 
     def step_key(self, slider) -> str:
@@ -448,8 +480,7 @@ class NotebookPage:
         }}""")
         size = self.page.viewport_size
         chrome = 150  # menu bar, tab bar, notebook toolbar and status bar
-        self.page.set_viewport_size({"width": size["width"],
-                                     "height": max(size["height"], min(cells + chrome, 12000))})
+        self.page.set_viewport_size({"width": size["width"], "height": max(size["height"], min(cells + chrome, 12000))})
         try:
             self.page.evaluate(f"() => document.querySelector('{scroller}').scrollTo(0, 0)")
             self.page.wait_for_timeout(500)  # let JupyterLab lay itself out at the new size

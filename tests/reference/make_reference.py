@@ -7,6 +7,7 @@ arrive inside the run, plus LSTSD's `phase` mode and `topk` records. The numbers
 17 significant digits, which read back as the same floats. Rewrite the file only when a change is
 *meant* to change training, and say so where the change is described.
 """
+
 from __future__ import annotations
 
 import platform
