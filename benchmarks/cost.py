@@ -39,14 +39,21 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lstsd_edu.data import load_dataset
-from lstsd_edu.experiments import make_trainer, preset
+from lstsd_edu.experiments import Run, make_trainer, preset
 from lstsd_edu.methods import METHODS
 
 
 def fresh_trainer(method: str, config, seed: int, data):
-    """A new trainer for `method`; `born_again` gets an untrained CE model as its generation 1."""
-    teacher = make_trainer("ce", config, seed=seed, data=data).model if method == "born_again" else None
-    return make_trainer(method, config, seed=seed, data=data, teacher=teacher)
+    """A new trainer for `method`, and whether it trains another run first (`Method.prepare`, e.g.
+    Born-Again's first generation). Such a run is not trained here: it gets an untrained model,
+    and `measure` charges each of its epochs as the CE epoch of the same round."""
+    pretrained = []
+
+    def untrained(name: str, s: int) -> Run:
+        pretrained.append(name)
+        return Run(name, s, config, make_trainer(name, config, seed=s, data=data))
+
+    return make_trainer(method, config, seed=seed, data=data, pretrain=untrained), bool(pretrained)
 
 
 def measure(methods: list[str], config, data, repeats: int, epochs: int) -> pd.DataFrame:
@@ -54,12 +61,15 @@ def measure(methods: list[str], config, data, repeats: int, epochs: int) -> pd.D
     methods = ["ce"] + [m for m in methods if m != "ce"]  # CE is the yardstick of every round
     rows = []
     for repeat in range(repeats):
-        trainers = {method: fresh_trainer(method, config, repeat, data) for method in methods}
+        trainers, pretrains = {}, {}
+        for method in methods:
+            trainers[method], pretrains[method] = fresh_trainer(method, config, repeat, data)
         for round_ in range(epochs):
             shift = round_ % len(methods)
             seconds = {m: trainers[m].train_epoch()["seconds"] for m in methods[shift:] + methods[:shift]}
-            if "born_again" in seconds:
-                seconds["born_again"] += seconds["ce"]  # generation 1's epoch
+            for m in methods:
+                if pretrains[m]:
+                    seconds[m] += seconds["ce"]  # the epoch of the run it trained first
             rows += [
                 dict(repeat=repeat, round=round_, method=m, seconds=s, ratio=s / seconds["ce"])
                 for m, s in seconds.items()
@@ -71,7 +81,7 @@ def loss_only(methods: list[str], config, data, steps: int = 1000, repeats: int 
     """Microseconds per step of `method.loss` + backward on random logits (see the module docstring)."""
     out = {}
     for method in methods:
-        trainer = fresh_trainer(method, config, 0, data)
+        trainer, _ = fresh_trainer(method, config, 0, data)
         # epoch 1: in epoch 0 nobody teaches yet and LSTSD's loss is CE's own. Whether samples have
         # records yet does not change the work from epoch 1 on.
         trainer.method.start_epoch(1)  # LSTSD's table

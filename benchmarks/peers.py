@@ -102,7 +102,7 @@ def markdown(tables: pd.DataFrame, header: list[str]) -> str:
             f"{state / 1024:.0f} KiB" if state else "—",
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(header + [""] + lines + [""] + verdict(tables)) + "\n"
+    return "\n".join([*header, "", *lines, "", *verdict(tables)]) + "\n"
 
 
 def verdict(tables: pd.DataFrame) -> list[str]:

@@ -70,7 +70,7 @@ def main() -> None:
             rows.append(row)
             print(
                 f"[{i + 1}/{len(jobs)}]",
-                {k: row[k] for k in list(points[0]) + ["method", "seed", "final_test_acc", "best_test_acc"]},
+                {k: row[k] for k in [*list(points[0]), "method", "seed", "final_test_acc", "best_test_acc"]},
                 flush=True,
             )
     df = pd.DataFrame(rows)
@@ -79,7 +79,7 @@ def main() -> None:
     # a markdown table beside the CSV: mean (std) final test accuracy over seeds per point × method
     keys = [k for k in points[0] if k != "noise"]
     table = (
-        df.groupby(keys + ["method"], sort=False)
+        df.groupby([*keys, "method"], sort=False)
         .final_test_acc.agg(lambda a: f"{a.mean():.3f} ({a.std(ddof=0):.3f})")
         .unstack("method")
     )

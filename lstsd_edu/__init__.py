@@ -2,13 +2,14 @@
 
 The pieces, in the order data flows through them:
 
-    data.load_dataset  ->  models.build_model  ->  methods.build_method (buffer.SnapshotBuffer,
-    losses.lstsd_loss)  ->  trainer.Trainer  ->  history DataFrames  ->  plots / widgets
+    config.Config  ->  data.load_dataset  ->  models.build_model  ->  methods.build_method
+    (buffer.SnapshotBuffer, losses.lstsd_loss)  ->  trainer.Trainer  ->  history DataFrames  ->  plots / widgets
 
-`experiments.compare` runs all of it for several methods and seeds.
+`experiments.train` runs all of it once, `experiments.compare` for several methods and seeds.
 """
 
 from .buffer import SnapshotBuffer, Teachers
+from .config import Config
 from .data import Dataset, TensorData, add_label_noise, load_dataset
 from .errors import ConfigError
 from .losses import lstsd_loss, per_sample_ce, per_sample_kl
@@ -19,6 +20,7 @@ from .trainer import Trainer, get_device, seed_everything
 __all__ = [
     "METHODS",
     "MODELS",
+    "Config",
     "ConfigError",
     "Dataset",
     "Method",

@@ -35,12 +35,14 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import pandas as pd
 import torch
 
-from .errors import ConfigError, check_choice, check_range
+from .errors import ConfigError, Range, check_choice, check_range
 
 MODES = ("sliding", "phase")
 STORAGES = ("dense", "topk")
+LAG = Range(1, 1000, integer=True)
 MAX_EPOCH = torch.iinfo(torch.int16).max  # stamps are int16
 FP16_MAX = 6.0e4  # log-probabilities are clamped into fp16's finite range before storing
 
@@ -91,7 +93,7 @@ class SnapshotBuffer:
     ) -> None:
         check_range("num_samples", num_samples, 1, float("inf"), integer=True)
         check_range("num_classes", num_classes, 2, float("inf"), integer=True)
-        check_range("lag", lag, 1, 1000, integer=True)
+        LAG.check("lag", lag)
         check_choice("long_mode", mode, MODES)
         check_choice("storage", storage, STORAGES)
         if storage == "topk":
@@ -206,3 +208,49 @@ def buffer_bytes(
     width = k if storage == "topk" else num_classes
     per_record = width * value_bytes + (width * 2 if storage == "topk" else 0) + 2  # + int16 stamp
     return num_samples * slots * per_record
+
+
+# -- memory at scale --------------------------------------------------------------------------------
+# A dense record is C fp16 values; the buffer keeps one per sample per slot — L + 1 slots in
+# `sliding` mode, 3 in `phase` mode — so N · slots · (2C + 2) bytes with the int16 stamp. A
+# `topk` record keeps k values and k int16 class ids: N · slots · (4k + 2) bytes. Under DDP
+# every rank holds the whole buffer (distributed.py), so these are bytes *per GPU*.
+SCALES = {"CIFAR-100": (50_000, 100), "ImageNet-1k": (1_281_167, 1000)}
+
+
+def memory_table(lag: int = 10, k: int = 10, scales: dict[str, tuple[int, int]] = SCALES) -> pd.DataFrame:
+    """Buffer bytes for each problem (N samples, C classes) and layout, by `buffer_bytes`.
+
+    Layouts: dense and top-k storage, each with `sliding` (lag + 1 slots) and `phase` (3 slots).
+    `vs_dense_sliding` is the fraction of the dense sliding buffer a layout needs.
+    """
+    rows = []
+    for problem, (n, c) in scales.items():
+        for storage in STORAGES:
+            for mode in MODES:
+                slots = SnapshotBuffer(1, 2, lag, mode).slots  # the buffer's own slot rule
+                rows.append(
+                    dict(
+                        problem=problem,
+                        samples=n,
+                        classes=c,
+                        storage=storage,
+                        k=k if storage == "topk" else c,
+                        mode=mode,
+                        slots=slots,
+                        bytes=buffer_bytes(n, c, slots, storage, k),
+                    )
+                )
+    table = pd.DataFrame(rows)
+    dense_sliding = table[(table.storage == "dense") & (table["mode"] == "sliding")].set_index("problem").bytes
+    table["vs_dense_sliding"] = table.bytes / table.problem.map(dense_sliding)
+    table["memory"] = table.bytes.map(human_bytes)
+    return table
+
+
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB'; binary units."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024

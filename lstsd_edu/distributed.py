@@ -28,7 +28,7 @@ teachers read during epoch e are records from epochs before e, so the ranks need
 when the epoch ends: `sync_buffer` all-gathers the epoch's new records *by sample index* and
 every rank writes all of them. Each rank then holds the whole buffer — replicated, as the model
 is; N·C·slots·2 bytes per rank (dense), which is what the `topk` storage is for on large
-problems (`experiments.memory_table`). The records travel as raw bytes, so they arrive bit for
+problems (`buffer.memory_table`). The records travel as raw bytes, so they arrive bit for
 bit; the cost is one all-gather of N records per epoch, in chunks of at most 64 MB.
 
 **Metrics.** The epoch's loss and accuracy sums are all-reduced, so every rank reports the
@@ -36,9 +36,10 @@ global numbers. Evaluation runs on every rank over the whole test set (same mode
 
 Not synchronised: BatchNorm's running statistics stay per rank (DDP's default, it broadcasts
 rank 0's at each forward), and per-sample state a method keeps *outside* its `SnapshotBuffer`.
-So the methods in `DDP_METHODS` — a buffer (short, long, lstsd, pskd), a model teacher that every
-rank copies alike (snapshot, born_again), or no state (ce, ls) — train as one process would;
-Temporal Ensembling's per-sample averages are not shared, and `check_method` refuses it.
+So a method whose per-sample state is a `SnapshotBuffer`, or a model teacher that every rank
+copies alike, or no state at all, trains as one process would; a method that keeps per-sample
+state elsewhere declares `supports_ddp = False`, and the `Trainer` refuses to run it on several
+ranks.
 
 `spawn(fn, W, ...)` runs a function in W local CPU processes joined by gloo over loopback — the
 stand-in for torchrun that the tests and the notebook use.
@@ -60,10 +61,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .errors import ConfigError
-
 SYNC_CHUNK_BYTES = 64 << 20  # the most bytes one all-gather of buffer records sends per rank
-DDP_METHODS = ("ce", "ls", "short", "long", "lstsd", "pskd", "snapshot", "born_again")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -100,15 +98,6 @@ def init(device: torch.device, timeout_s: float = 600.0) -> tuple[int, int]:
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s))
     return rank(), world_size()
-
-
-def check_method(name: str) -> None:
-    """Refuse, on more than one rank, a method whose per-sample state would not be shared."""
-    if active() and name not in DDP_METHODS:
-        raise ConfigError(
-            f"method must be one of {', '.join(DDP_METHODS)} when training on "
-            f"{world_size()} ranks (its per-sample state is not shared); got {name!r}"
-        )
 
 
 def teardown() -> None:
@@ -262,19 +251,3 @@ def spawn(fn: Callable, world: int, *args, timeout_s: float = 300.0) -> list:
                     process.kill()
                 raise TimeoutError(f"spawn: {world} processes still running after {timeout_s:g} s")
         return [torch.load(Path(out) / f"rank{r}.pt", weights_only=False) for r in range(world)]
-
-
-def train_and_report(method: str, config, seed: int = 0, data=None) -> dict:
-    """`experiments.train` in this process (one rank of many, or alone); returns what a
-    comparison of runs needs: history, the buffer's records and the model's parameters."""
-    from .experiments import train
-
-    check_method(method)
-    run = train(method, config, seed, data=data)
-    trainer = run.trainer
-    return {
-        "history": run.history,
-        "buffer": {k: v.cpu() for k, v in trainer.method.state_dict().get("buffer", {}).items()},
-        "model": {k: v.cpu() for k, v in trainer.model.state_dict().items()},
-        "rank": rank(),
-    }

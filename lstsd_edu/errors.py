@@ -1,12 +1,17 @@
-"""One error type for bad input, and the checks that raise it.
+"""One error type for bad input, the checks that raise it, and rules that carry a check.
 
 Every message names the parameter, the value it got and what is allowed, e.g.
 `lag must be an integer in [1, 1000], got 0`. The CLI prints that one line and exits with code 2.
+
+A rule (`Range`, `Choice`) is defined once, next to the code whose limits it states (the buffer's
+lag, the registries' names), and checked wherever a value enters: `Config.validate` and the few
+public classes that take such a value directly (`SnapshotBuffer`, `Trainer`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -39,3 +44,42 @@ def check_range(
     if not (above and below):
         interval = f"{'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
         raise ConfigError(f"{name} must be {kind} in {interval}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class Range:
+    """A number (or, with `integer=True`, an integer) in an interval."""
+
+    low: float
+    high: float
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+    integer: bool = False
+
+    def check(self, name: str, value: Any) -> None:
+        check_range(
+            name,
+            value,
+            self.low,
+            self.high,
+            low_inclusive=self.low_inclusive,
+            high_inclusive=self.high_inclusive,
+            integer=self.integer,
+        )
+
+    def __str__(self) -> str:
+        low, high = ("[" if self.low_inclusive else "("), ("]" if self.high_inclusive else ")")
+        return f"{'integer' if self.integer else 'number'} in {low}{self.low:g}, {self.high:g}{high}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a fixed set of values."""
+
+    options: tuple
+
+    def check(self, name: str, value: Any) -> None:
+        check_choice(name, value, self.options)
+
+    def __str__(self) -> str:
+        return ", ".join(map(str, self.options))

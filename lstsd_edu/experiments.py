@@ -1,4 +1,4 @@
-"""Presets, and `compare()` / `sweep()`: whole experiments that return DataFrames.
+"""Presets, and `train()` / `compare()` / `sweep()`: whole experiments that return DataFrames.
 
     config = preset("mnist1d", noise=0.3)                       # documented defaults + overrides
     summary, history = compare(["ce", "lstsd"], config, seeds=[0, 1, 2])
@@ -17,65 +17,25 @@ run in seconds. Results in fast mode are not meant to be read as accuracies.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
+from .config import Config
 from .data import load_dataset
-from .errors import ConfigError, check_choice, check_range
-from .methods import METHODS, BornAgain, SampleDistillation, build_method
+from .device import seed_everything
+from .errors import Choice, ConfigError, check_range
+from .methods import METHOD, build_method
 from .models import build_model
-from .trainer import Trainer, seed_everything
+from .trainer import Trainer
+
+__all__ = ["PRESETS", "Config", "Run", "compare", "fast_mode", "make_trainer", "preset", "sweep", "table", "train"]
 
 
 def fast_mode() -> bool:
     """True when `LSTSD_EDU_FAST` is set to 1/true/yes (the only place the variable is read)."""
     return os.environ.get("LSTSD_EDU_FAST", "").strip().lower() in ("1", "true", "yes")
-
-
-@dataclass(frozen=True)
-class Config:
-    """Everything one training run needs besides the method name and the seed."""
-
-    dataset: str = "mnist1d"
-    model: str = "cnn1d"
-    noise: float = 0.0
-    noise_kind: str = "symmetric"
-    epochs: int = 60
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    # LSTSD (also used by `short` and `long`, see methods.py)
-    lag: int = 10
-    long_mode: str = "sliding"
-    w_long: float = 0.4
-    w_short: float = 0.4
-    temperature: float = 1.0
-    ramp: int = 0  # epochs over which the distillation weights grow linearly from 0
-    storage: str = "dense"  # buffer records: dense (all C classes) or topk (the k largest), buffer.py
-    k: int = 5  # classes a topk record keeps
-    width: int | None = None  # channels of a CNN, hidden units of the MLP (None: the model's own)
-    label_smoothing: float = 0.1
-    device: str = "auto"
-
-    def validate(self) -> Config:
-        from .data import LOADERS, NOISE_KINDS
-        from .models import MODELS
-        from .trainer import DEVICES
-
-        check_choice("dataset", self.dataset, tuple(LOADERS))
-        check_choice("model", self.model, tuple(MODELS))
-        check_range("noise", self.noise, 0.0, 1.0, high_inclusive=False)
-        check_choice("noise_kind", self.noise_kind, NOISE_KINDS)
-        check_range("epochs", self.epochs, 1, 100_000, integer=True)
-        check_range("batch_size", self.batch_size, 1, 1 << 20, integer=True)
-        check_choice("device", self.device, DEVICES)
-        check_choice("storage", self.storage, ("dense", "topk"))
-        check_range("k", self.k, 1, 1_000_000, integer=True)
-        # builds (and so validates) the LSTSD hyperparameters even if only `ce` will run
-        SampleDistillation(self.w_long, self.w_short, self.lag, self.long_mode, self.temperature, ramp=self.ramp)
-        return self
 
 
 # Documented defaults per dataset; see the module docstring for how they were chosen.
@@ -108,7 +68,7 @@ PRESETS: dict[str, Config] = {
         temperature=2.0,
         ramp=20,
     ),
-    # CIFAR (issue #7): the usual ResNet recipe — SGD 0.1, momentum 0.9, weight decay 5e-4,
+    # CIFAR: the usual ResNet recipe — SGD 0.1, momentum 0.9, weight decay 5e-4,
     # batch 128, 200 epochs, the trainer's cosine schedule; on CUDA the trainer adds bf16 autocast
     # and channels_last. The LSTSD values are MNIST-1D's, not tuned on CIFAR (no GPU run yet).
     "cifar10": Config(
@@ -141,7 +101,7 @@ PRESETS: dict[str, Config] = {
         temperature=2.0,
         ramp=20,
     ),
-    # text (issue #6): the generated task, 1-D CNN over embeddings; chosen by the sweep in
+    # text: the generated task, 1-D CNN over embeddings; chosen by the sweep in
     # benchmarks/results/sweep_textsynth.md (lr 0.3 diverged on clean labels; 16 epochs for the CLI)
     "textsynth": Config(
         dataset="textsynth",
@@ -168,9 +128,15 @@ PRESETS.update(
 FAST_EPOCHS = 4
 
 
+PRESET = Choice(tuple(PRESETS))
+
+
 def preset(dataset: str, **overrides) -> Config:
-    """The dataset's defaults with `overrides` applied (None values are ignored); validated."""
-    check_choice("dataset", dataset, tuple(PRESETS))
+    """The dataset's defaults with `overrides` (Config fields; None values are ignored), validated."""
+    PRESET.check("dataset", dataset)
+    unknown = sorted(set(overrides) - set(Config.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(f"preset overrides must be Config fields; got {', '.join(unknown)}")
     config = replace(PRESETS[dataset], **{k: v for k, v in overrides.items() if v is not None})
     if fast_mode() and overrides.get("epochs") is None:
         # a few epochs, with lag and ramp shrunk to fit, so that both teachers still appear
@@ -221,35 +187,28 @@ def make_trainer(
     seed: int = 0,
     *,
     data=None,
-    teacher=None,
+    pretrain: Callable[[str, int], Run] | None = None,
     progress: bool = False,
     diagnostics: bool = False,
 ) -> Trainer:
-    """The `Trainer` `train` would run (model initialised with `seed`), not yet trained.
+    """The `Trainer` that `train` would run, not yet trained.
 
-    `born_again` needs its generation-1 model as `teacher` (`train` trains one first).
+    The method is built from `config` and prepared first (`Method.prepare`): a method that needs
+    another run before its own (Born-Again's first generation) gets it from `pretrain(method,
+    seed)`, by default a full `train` on the same data and settings. Then everything random is
+    seeded with the method's model seed (`Method.model_seed`, usually `seed`) and the model built.
     """
-    check_choice("method", method, METHODS)
+    METHOD.check("method", method)
+    config.validate()
     if data is None:
         data = load_dataset(config.dataset, config.noise, config.noise_kind)
-    seed_everything(seed)
+    built = build_method(method, config)
+    built.prepare(pretrain or (lambda name, s: train(name, config, s, progress=progress, data=data)), seed)
+    model_seed = built.model_seed(seed)
+    seed_everything(model_seed)
     model = build_model(
         config.model, data.input_shape, data.num_classes, **({"width": config.width} if config.width else {})
     )
-    built = build_method(
-        method,
-        w_long=config.w_long,
-        w_short=config.w_short,
-        lag=config.lag,
-        long_mode=config.long_mode,
-        temperature=config.temperature,
-        ramp=config.ramp,
-        label_smoothing=config.label_smoothing,
-        storage=config.storage,
-        k=config.k,
-    )
-    if teacher is not None:
-        built.set_teacher(teacher)
     return Trainer(
         model,
         built,
@@ -260,7 +219,7 @@ def make_trainer(
         momentum=config.momentum,
         weight_decay=config.weight_decay,
         device=config.device,
-        seed=seed,
+        seed=model_seed,
         progress=progress,
         diagnostics=diagnostics,
     )
@@ -271,28 +230,8 @@ def train(
 ) -> Run:
     """Train one model with one method; the data's label noise is drawn with the noise seed 0
     (the same noisy labels for every method and seed), the model and shuffling with `seed`."""
-    check_choice("method", method, METHODS)
-    if data is None:
-        data = load_dataset(config.dataset, config.noise, config.noise_kind)
-    # Born-Again trains twice (methods.BornAgain): generation 1 is this seed's CE run; generation 2,
-    # trained below, starts from a fresh initialisation drawn with another seed and learns from it.
-    first = train("ce", config, seed, progress=progress, data=data) if method == "born_again" else None
-    init_seed = seed if first is None else BornAgain.second_generation_seed(seed)
-    trainer = make_trainer(
-        method,
-        config,
-        init_seed,
-        data=data,
-        progress=progress,
-        diagnostics=diagnostics,
-        teacher=None if first is None else first.trainer.model,
-    )
-    if first is not None:
-        trainer.method.first_generation = first
+    trainer = make_trainer(method, config, seed, data=data, progress=progress, diagnostics=diagnostics)
     trainer.fit()
-    if first is not None:  # Born-Again's price per epoch of budget: generation 1's epoch + generation 2's
-        for row, first_row in zip(trainer.rows, first.trainer.rows):
-            row["seconds"] += first_row["seconds"]
     return Run(method, seed, config, trainer)
 
 
@@ -308,7 +247,7 @@ def compare(
     which their `seconds` include).
     """
     for m in methods:
-        check_choice("method", m, METHODS)
+        METHOD.check("method", m)
     if not methods:
         raise ConfigError("methods must name at least one method; got none")
     check_range("jobs", jobs, 1, 1024, integer=True)
@@ -368,56 +307,6 @@ def table(summary: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-# ---------------------------------------------------------------------------------------------
-# Buffer memory at scale (issue #7)
-# ---------------------------------------------------------------------------------------------
-# A dense record is C fp16 values; the buffer keeps one per sample per slot — L + 1 slots in
-# `sliding` mode, 3 in `phase` mode — so N · slots · (2C + 2) bytes with the int16 stamp. A
-# `topk` record keeps k values and k int16 class ids: N · slots · (4k + 2) bytes. Under DDP
-# every rank holds the whole buffer (distributed.py), so these are bytes *per GPU*.
-SCALES = {"CIFAR-100": (50_000, 100), "ImageNet-1k": (1_281_167, 1000)}
-
-
-def memory_table(lag: int = 10, k: int = 10, scales: dict[str, tuple[int, int]] = SCALES) -> pd.DataFrame:
-    """Buffer bytes for each problem (N samples, C classes) and layout, by `buffer.buffer_bytes`.
-
-    Layouts: dense and top-k storage, each with `sliding` (lag + 1 slots) and `phase` (3 slots).
-    `vs_dense_sliding` is the fraction of the dense sliding buffer a layout needs.
-    """
-    from .buffer import SnapshotBuffer, buffer_bytes
-
-    rows = []
-    for problem, (n, c) in scales.items():
-        for storage in ("dense", "topk"):
-            for mode in ("sliding", "phase"):
-                slots = SnapshotBuffer(1, 2, lag, mode).slots  # the buffer's own slot rule
-                rows.append(
-                    dict(
-                        problem=problem,
-                        samples=n,
-                        classes=c,
-                        storage=storage,
-                        k=k if storage == "topk" else c,
-                        mode=mode,
-                        slots=slots,
-                        bytes=buffer_bytes(n, c, slots, storage, k),
-                    )
-                )
-    table = pd.DataFrame(rows)
-    dense_sliding = table[(table.storage == "dense") & (table["mode"] == "sliding")].set_index("problem").bytes
-    table["vs_dense_sliding"] = table.bytes / table.problem.map(dense_sliding)
-    table["memory"] = table.bytes.map(human_bytes)
-    return table
-
-
-def human_bytes(n: float) -> str:
-    """1536 -> '1.5 KiB'; binary units."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-
-
 def sweep(
     method: str, config: Config, grid: dict[str, list], seeds: list[int] = (0,), *, progress: bool = True
 ) -> pd.DataFrame:
@@ -436,3 +325,16 @@ def sweep(
         run = train(method, replace(config, **point).validate(), seed, data=data)
         rows.append({**point, **run.summary()})
     return pd.DataFrame(rows)
+
+
+def train_and_report(method: str, config: Config, seed: int = 0, data=None) -> dict:
+    """`train` in this process (one rank of many under `distributed.spawn` or torchrun, or alone);
+    returns what a comparison of runs needs: history, the buffer's records and the model's parameters."""
+    run = train(method, config, seed, data=data)
+    trainer = run.trainer
+    return {
+        "history": run.history,
+        "buffer": {k: v.cpu() for k, v in trainer.method.state_dict().get("buffer", {}).items()},
+        "model": {k: v.cpu() for k, v in trainer.model.state_dict().items()},
+        "rank": trainer.replicas.rank,
+    }

@@ -36,44 +36,14 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .config import check_setting
 from .data import Dataset, TensorData
+from .device import DEVICES, get_device, seed_everything
 from .distributed import Replicas
-from .errors import ConfigError, check_choice, check_range
-from .methods import Method
+from .errors import ConfigError
+from .methods.base import Method
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-def get_device(name: str = "auto") -> torch.device:
-    """`auto` → cuda if available, else mps, else cpu. Naming an absent device is an error."""
-    check_choice("device", name, DEVICES)
-    available = {
-        "cuda": torch.cuda.is_available(),
-        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
-        "cpu": True,
-    }
-    if name == "auto":
-        return torch.device(next(d for d in ("cuda", "mps", "cpu") if available[d]))
-    if not available[name]:
-        raise ConfigError(
-            f"device must be one available on this machine "
-            f"({', '.join(d for d in DEVICES if d == 'auto' or available[d])}); got {name!r}"
-        )
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch (all devices) so a run is reproducible."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """lr(t) = lr₀ · ½ (1 + cos(π t / T)), stepped once per batch."""
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
-    )
+__all__ = ["DEVICES", "Trainer", "get_device", "seed_everything"]
 
 
 class Trainer:
@@ -97,9 +67,9 @@ class Trainer:
         diagnostics: bool = False,
         eval_batch_size: int = 1024,
     ) -> None:
-        check_range("epochs", epochs, 1, 100_000, integer=True)
-        check_range("batch_size", batch_size, 1, 1 << 20, integer=True)
-        check_range("lr", lr, 0.0, 10.0, low_inclusive=False)
+        settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        for name, value in settings.items():  # the limits of the Config fields of the same names
+            check_setting(name, value)
         self.device = get_device(device)
         self.data = data.to(self.device)
         self.model = model.to(self.device)
@@ -108,8 +78,13 @@ class Trainer:
         # DDP under torchrun (distributed.py): shards each batch over the ranks, all-reduces the
         # gradients, shares the buffer's records. In a single process it changes nothing.
         self.replicas = Replicas(self.model)
+        if self.replicas.active and not method.supports_ddp:
+            raise ConfigError(
+                f"method {method.name} cannot train on {self.replicas.size} ranks: its per-sample state "
+                "is not shared between them (supports_ddp = False); train it in one process"
+            )
         self.method = method
-        self.method.setup(len(self.data.train), self.data.num_classes, self.device)
+        self.method.setup(len(self.data.train), self.data.num_classes, self.device, epochs)
         self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
         self.amp = amp and self.device.type == "cuda"
         self.progress, self.diagnostics = progress, diagnostics
@@ -117,12 +92,9 @@ class Trainer:
             self.model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=momentum > 0
         )
         steps_per_epoch = math.ceil(len(self.data.train) / batch_size)
-        make_schedule = getattr(method, "make_scheduler", None)  # e.g. cyclic schedules of peers
-        self.scheduler = (
-            make_schedule(self.optimizer, epochs, steps_per_epoch)
-            if make_schedule
-            else cosine_schedule(self.optimizer, epochs * steps_per_epoch)
-        )
+        self.scheduler = method.make_scheduler(
+            self.optimizer, epochs, steps_per_epoch
+        )  # cosine unless the method's own
         self.generator = torch.Generator().manual_seed(seed)  # shuffling order
         self.epoch = 0  # epochs completed
         self.rows: list[dict] = []
@@ -164,7 +136,7 @@ class Trainer:
         # DDP: every rank gets the epoch's records of all samples; the sums cover all ranks
         loss_sum, correct = self.replicas.end_epoch(self.method.buffer, epoch, loss_sum, correct)
         train_loss, train_correct = loss_sum.item(), correct.item()  # the epoch's one sync
-        seconds = time.perf_counter() - start
+        seconds = time.perf_counter() - start + self.method.prior_seconds(epoch)
         n = len(self.data.train)
         test_loss, test_acc = self.evaluate(self.data.test)
         row = dict(

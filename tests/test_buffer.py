@@ -117,7 +117,7 @@ def test_topk_keeps_k_classes_renormalised():
     buffer = SnapshotBuffer(N, 6, 1, "sliding", storage="topk", k=2, dtype=torch.float32)
     log_p = torch.log_softmax(torch.tensor([[3.0, 1.0, 2.0, 0.0, -1.0, -2.0]]), dim=1)
     buffer.record(0, torch.tensor([1]), log_p)
-    out, valid = buffer.log_probs([0], torch.tensor([1]))
+    out, _valid = buffer.log_probs([0], torch.tensor([1]))
     p = out[0, 0].exp()
     expected = torch.tensor([3.0, 2.0]).softmax(0)  # classes 0 and 2, renormalised
     torch.testing.assert_close(p[[0, 2]], expected)

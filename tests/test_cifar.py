@@ -13,7 +13,8 @@ from lstsd_edu.buffer import SnapshotBuffer
 from lstsd_edu.cli import main
 from lstsd_edu.data import ImageData, load_cifar, load_dataset, make_cifar_like, read_cifar, write_cifar
 from lstsd_edu.errors import ConfigError
-from lstsd_edu.experiments import PRESETS, memory_table, preset, train
+from lstsd_edu.buffer import memory_table
+from lstsd_edu.experiments import PRESETS, preset, train
 from lstsd_edu.models import build_model
 
 

@@ -84,9 +84,9 @@ def test_module_entry_point_runs():
     [
         (["--lag", "0"], "lag"),
         (["--lag", "5000"], "lag"),
-        (["--long-weight", "1.5"], "long_weight"),
-        (["--short-weight", "-0.2"], "short_weight"),
-        (["--long-weight", "0.6", "--short-weight", "0.6"], "long_weight + short_weight"),
+        (["--long-weight", "1.5"], "w_long"),
+        (["--w-short", "-0.2"], "w_short"),
+        (["--long-weight", "0.6", "--short-weight", "0.6"], "w_long + w_short"),
         (["--temperature", "0"], "temperature"),
         (["--noise", "1.0"], "noise"),
         (["--noise", "-0.1"], "noise"),
@@ -117,4 +117,4 @@ def test_bad_input_through_the_real_command_has_no_traceback():
     result = run_cli("compare", "--long-weight", "0.9", "--short-weight", "0.9")
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
-    assert "long_weight + short_weight must be at most 1" in result.stderr
+    assert "w_long + w_short must be at most 1" in result.stderr

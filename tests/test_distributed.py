@@ -8,7 +8,7 @@ the same model parameters up to floating-point summation order.
 
 import torch
 
-from lstsd_edu import distributed
+from lstsd_edu import distributed, experiments
 from lstsd_edu.buffer import SnapshotBuffer
 from lstsd_edu.data import load_cifar, make_cifar_like
 from lstsd_edu.experiments import preset
@@ -48,7 +48,7 @@ def crafted_buffers(rank: int, world: int) -> dict:
 def worker(root: str) -> dict:
     """What each rank runs: the crafted exchange, then real training through the Trainer."""
     data = load_cifar("cifar10", root, download=False)
-    report = distributed.train_and_report("lstsd", config(), seed=0, data=data)
+    report = experiments.train_and_report("lstsd", config(), seed=0, data=data)
     return {"crafted": crafted_buffers(distributed.rank(), distributed.world_size()), **report}
 
 
@@ -77,7 +77,7 @@ def test_two_gloo_ranks_match_one_process(tmp_path):
     torch.set_num_threads(1)
     make_cifar_like(tmp_path, "cifar10", num_train=N_TRAIN, num_test=40)
     ranks = distributed.spawn(worker, WORLD, str(tmp_path), timeout_s=240)
-    alone = distributed.train_and_report(
+    alone = experiments.train_and_report(
         "lstsd", config(), seed=0, data=load_cifar("cifar10", tmp_path, download=False)
     )
     expected = crafted_buffers(0, 1)  # one process records every sample itself

@@ -155,7 +155,7 @@ def test_score_over_epochs_and_auc_figures():
 
 
 def test_heatmap_figure_annotates_every_cell():
-    grid = pd.DataFrame([dict(lag=l, w_long=w, final_test_acc=l * 0.01 + w) for l in (1, 2, 5) for w in (0.1, 0.3)])
+    grid = pd.DataFrame([dict(lag=g, w_long=w, final_test_acc=g * 0.01 + w) for g in (1, 2, 5) for w in (0.1, 0.3)])
     fig = plots.heatmap_figure(grid, "final_test_acc", center=0.2)
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert len(texts) == 6 and f"{5 * 0.01 + 0.3:.3f}" in texts
@@ -255,3 +255,27 @@ def test_mislabel_auc_and_best_auc():
     assert best.best_auc.iloc[0] == top.auc.max()
     assert best.final_auc.iloc[0] == top.sort_values("epoch").auc.iloc[-1]
     assert best.score.iloc[0] in ("nll_long", "nll_short", "margin")  # the informative scores
+
+
+def test_accuracy_cost_figure_one_panel_per_setting():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+
+    from lstsd_edu.plots import accuracy_cost_figure
+
+    t = pd.DataFrame(
+        {
+            "method": ["ce", "lstsd", "snapshot"] * 2,
+            "setting": ["a"] * 3 + ["b"] * 3,
+            "final_acc_mean": [0.7, 0.75, 0.8, 0.9, 0.91, 0.9],
+            "final_acc_std": [0.01] * 6,
+            "cost_vs_ce": [1.0, 1.02, 1.4, 1.0, 1.01, 1.5],
+        }
+    ).set_index("method")
+    fig = accuracy_cost_figure(t)
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
+    assert [text.get_text() for text in fig.axes[0].texts] == ["ce", "lstsd", "snapshot"]
+    single = accuracy_cost_figure(t[t.setting == "a"].drop(columns="setting"), title="one")
+    assert len(single.axes) == 1 and single.axes[0].get_title() == "one"

@@ -112,7 +112,7 @@ def test_playground_reports_invalid_weights_without_redrawing(small_config):
     view = Playground(small_config)
     figure = view.figure
     view.sliders["w_long"].value = 0.9  # 0.9 + 0.4 > 1
-    assert "long_weight + short_weight must be at most 1" in view.table.value
+    assert "w_long + w_short must be at most 1" in view.table.value
     assert view.figure is figure
 
 

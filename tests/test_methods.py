@@ -1,5 +1,6 @@
-"""The peers (snapshot, born_again, pskd, te): each loss against a hand computation, the snapshot
-teacher's bookkeeping, Born-Again's fresh second generation, resume, and `--methods all`."""
+"""lstsd_edu.methods: the registry and interface; each peer's loss against a hand computation, the
+snapshot teacher's bookkeeping, Born-Again's fresh second generation, resume for every method,
+LSTSD's two ways of computing its loss, and `--methods all`."""
 
 import math
 
@@ -15,7 +16,6 @@ from lstsd_edu.errors import ConfigError
 from lstsd_edu.experiments import preset
 from lstsd_edu.methods import (
     METHODS,
-    PEERS,
     BornAgain,
     ProgressiveSelfKD,
     SnapshotDistillation,
@@ -24,6 +24,9 @@ from lstsd_edu.methods import (
 )
 from lstsd_edu.models import build_model
 from lstsd_edu.trainer import Trainer, seed_everything
+
+PEERS = ("snapshot", "born_again", "pskd", "te")
+CPU = torch.device("cpu")
 
 # a hand-made batch: 2 samples, 3 classes
 Z = torch.tensor([[2.0, -1.0, 0.5], [0.0, 1.0, 3.0]])  # student logits
@@ -84,8 +87,8 @@ def test_born_again_loss_by_hand():
 
 
 def test_pskd_target_mixes_label_and_previous_epoch_prediction():
-    method = ProgressiveSelfKD(alpha=0.8, epochs=4)
-    method.setup(num_samples=2, num_classes=3, device=torch.device("cpu"))
+    method = ProgressiveSelfKD(alpha=0.8)
+    method.setup(num_samples=2, num_classes=3, device=CPU, epochs=4)
     z0, z1 = Z, Z.flip(1) + 0.25
     onehot = torch.eye(3)[Y]
     # epoch 0: no previous prediction, the target is the label: plain CE
@@ -98,8 +101,8 @@ def test_pskd_target_mixes_label_and_previous_epoch_prediction():
 
 
 def test_temporal_ensembling_bias_corrected_ema_target_and_rampup():
-    method = TemporalEnsembling(decay=0.6, max_weight=30.0, rampup=0.5, epochs=4)  # R = 2 epochs
-    method.setup(num_samples=2, num_classes=3, device=torch.device("cpu"))
+    method = TemporalEnsembling(decay=0.6, max_weight=30.0, rampup=0.5)
+    method.setup(num_samples=2, num_classes=3, device=CPU, epochs=4)  # R = 2 epochs
     assert method.weight(0) == pytest.approx(30 * math.exp(-5))
     assert method.weight(1) == pytest.approx(30 * math.exp(-5 * 0.25))
     assert method.weight(2) == method.weight(3) == 30
@@ -123,7 +126,10 @@ def toy_data(n=96, classes=3, length=8, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 1, length, generator=g)
     y = (x[:, 0, :3].sum(1) > 0).long() + (x[:, 0, 3] > 1).long()  # 3 learnable classes
-    split = lambda a, b: TensorData(x[a:b], y[a:b], y[a:b].clone(), torch.zeros(b - a, dtype=torch.bool))  # noqa: E731
+
+    def split(a, b):
+        return TensorData(x[a:b], y[a:b], y[a:b].clone(), torch.zeros(b - a, dtype=torch.bool))
+
     return Dataset("toy", split(0, 64), split(64, n), classes, (1, length))
 
 
@@ -205,19 +211,13 @@ def test_born_again_second_generation_starts_from_a_fresh_initialisation(monkeyp
         def __init__(self, model, method, *args, **kwargs):
             created.append((method.name, state_of(model), kwargs["seed"]))
             super().__init__(model, method, *args, **kwargs)
-            self.own_seconds = []
-
-        def train_epoch(self):
-            row = super().train_epoch()
-            self.own_seconds.append(row["seconds"])
-            return row
 
     monkeypatch.setattr(experiments, "Trainer", RecordingTrainer)
     config = preset("digits", epochs=2, width=4, device="cpu")
     run = experiments.train("born_again", config, seed=3)
     (name1, init1, seed1), (name2, init2, seed2) = created
     assert (name1, seed1) == ("ce", 3)
-    assert (name2, seed2) == ("born_again", BornAgain.second_generation_seed(3))
+    assert (name2, seed2) == ("born_again", BornAgain().model_seed(3))
     method = run.trainer.method
     first = method.first_generation
     final1 = state_of(first.trainer.model)
@@ -231,9 +231,9 @@ def test_born_again_second_generation_starts_from_a_fresh_initialisation(monkeyp
     assert same(state_of(method.teacher), final1)
     assert all(not p.requires_grad for p in method.teacher.parameters()) and not method.teacher.training
     # both generations' time is charged to each epoch of the budget
-    assert run.history.seconds.tolist() == pytest.approx(
-        [a + b for a, b in zip(first.trainer.own_seconds, run.trainer.own_seconds)]
-    )
+    first_seconds = first.history.seconds
+    assert [method.prior_seconds(e) for e in range(2)] == first_seconds.tolist()
+    assert ((run.history.seconds - first_seconds) > 0).all() and (first_seconds > 0).all()
     assert run.summary()["epochs"] == 2 and len(run.history) == 2
 
 
@@ -243,67 +243,101 @@ def test_born_again_without_a_teacher_fails_early():
 
 
 # -- every peer trains, resumes exactly, and is reachable by name --------------------------------------
-def make_peer(name, data):
+def make_method(name, data):
+    """Any method by name; one that trains a run first (`prepare`) gets a short toy run."""
     method = build_method(name, w_long=0.4, w_short=0.4, lag=2, long_mode="sliding", temperature=1.0)
-    if name == "born_again":
-        teacher = toy_trainer(
-            build_method("ce", w_long=0, w_short=0, lag=1, long_mode="sliding", temperature=1.0), epochs=2, data=data
-        )
-        teacher.fit()
-        method.set_teacher(teacher.model)
+
+    def pretrain(other, seed):
+        trainer = toy_trainer(build_method(other), epochs=2, seed=seed, data=data)
+        trainer.fit()
+        return experiments.Run(other, seed, experiments.Config(), trainer)
+
+    method.prepare(pretrain, 0)
     return method
 
 
-@pytest.mark.parametrize("name", list(PEERS))
-def test_peer_resume_gives_the_same_history_as_training_straight(name, tmp_path):
+@pytest.mark.parametrize("name", list(METHODS))
+def test_resume_gives_the_same_history_as_training_straight(name, tmp_path):
     data = toy_data()
-    straight = toy_trainer(make_peer(name, data), epochs=6, data=data)
+    straight = toy_trainer(make_method(name, data), epochs=6, data=data)
     h_straight = straight.fit()
-    first = toy_trainer(make_peer(name, data), epochs=6, data=data)
+    first = toy_trainer(make_method(name, data), epochs=6, data=data)
     first.fit(until=3)
     first.save_checkpoint(tmp_path / "ckpt.pt")
     torch.manual_seed(12345)
-    resumed = toy_trainer(make_peer(name, data), epochs=6, seed=7, data=data)
+    resumed = toy_trainer(make_method(name, data), epochs=6, seed=7, data=data)
     resumed.load_checkpoint(tmp_path / "ckpt.pt")
     h_resumed = resumed.fit()
     assert h_straight.drop(columns="seconds").equals(h_resumed.drop(columns="seconds"))
-    assert resumed.method.state_bytes == straight.method.state_bytes > 0
+    assert resumed.method.state_bytes == straight.method.state_bytes
 
 
-def test_methods_list_and_build_method_know_every_peer():
-    assert set(PEERS) <= set(METHODS)
-    kinds = {
-        name: type(build_method(name, w_long=0.4, w_short=0.4, lag=2, long_mode="sliding", temperature=1.0))
-        for name in PEERS
-    }
+# -- one registry, one interface ------------------------------------------------------------------
+def test_one_registry_built_from_the_classes_names():
+    assert list(METHODS) == ["ce", "ls", "short", "long", "lstsd", "snapshot", "born_again", "pskd", "te"]
+    assert all(cls.name == name for name, cls in METHODS.items())
+    kinds = {name: type(build_method(name)) for name in PEERS}
     assert kinds == {
         "snapshot": SnapshotDistillation,
         "born_again": BornAgain,
         "pskd": ProgressiveSelfKD,
         "te": TemporalEnsembling,
     }
-    assert {name: cls.extra_forward_passes for name, cls in PEERS.items()} == {
+    assert {name: METHODS[name].extra_forward_passes for name in PEERS} == {
         "snapshot": 1,
         "born_again": 1,
         "pskd": 0,
         "te": 0,
     }
+    assert [name for name, cls in METHODS.items() if not cls.supports_ddp] == ["te"]
+
+
+def test_every_method_reads_its_own_settings_from_a_config():
+    config = experiments.Config(
+        label_smoothing=0.2,
+        snapshot_cycles=3,
+        snapshot_temperature=2.0,
+        born_again_weight=0.3,
+        born_again_temperature=2.0,
+        pskd_alpha=0.5,
+        te_decay=0.7,
+        te_max_weight=10.0,
+        te_rampup=0.1,
+        w_long=0.2,
+        w_short=0.6,
+        lag=7,
+        ramp=3,
+        temperature=1.5,
+    )
+    built = {name: build_method(name, config) for name in METHODS}
+    assert built["ls"].smoothing == 0.2
+    assert (built["snapshot"].cycles, built["snapshot"].temperature) == (3, 2.0)
+    assert built["snapshot"].student_weight == pytest.approx(1.5)  # 1 + 1/T
+    assert (built["born_again"].weight, built["born_again"].temperature) == (0.3, 2.0)
+    assert built["pskd"].alpha == 0.5
+    assert (built["te"].decay, built["te"].max_weight, built["te"].rampup) == (0.7, 10.0, 0.1)
+    lstsd, short, long = built["lstsd"], built["short"], built["long"]
+    assert (lstsd.w_long, lstsd.w_short, lstsd.lag, lstsd.ramp, lstsd.temperature) == (0.2, 0.6, 7, 3, 1.5)
+    assert (short.w_long, short.w_short, short.lag) == (0.0, 0.6, 1)
+    assert (long.w_long, long.w_short, long.lag) == (0.2, 0.0, 7)
 
 
 @pytest.mark.parametrize(
-    "kwargs, parameter",
+    "overrides, parameter",
     [
-        (dict(cls=SnapshotDistillation, cycles=0), "cycles"),
-        (dict(cls=SnapshotDistillation, temperature=0.0), "temperature"),
-        (dict(cls=BornAgain, weight=1.5), "born_again_weight"),
-        (dict(cls=ProgressiveSelfKD, alpha=-0.1), "pskd_alpha"),
-        (dict(cls=TemporalEnsembling, decay=1.0), "te_decay"),
+        (dict(snapshot_cycles=0), "snapshot_cycles"),
+        (dict(snapshot_temperature=0.0), "snapshot_temperature"),
+        (dict(born_again_weight=1.5), "born_again_weight"),
+        (dict(pskd_alpha=-0.1), "pskd_alpha"),
+        (dict(te_decay=1.0), "te_decay"),
+        (dict(label_smoothing=1.0), "label_smoothing"),
     ],
 )
-def test_bad_peer_settings_fail_early(kwargs, parameter):
-    cls = kwargs.pop("cls")
+def test_bad_method_settings_fail_early(overrides, parameter):
     with pytest.raises(ConfigError, match=parameter):
-        cls(**kwargs)
+        build_method("ce", **overrides)  # every setting is checked, whichever method is built
+    with pytest.raises(ConfigError, match="method must be one of"):
+        build_method("magic")
 
 
 def test_cli_compare_methods_all_runs_every_method(tmp_path, capsys):
@@ -334,25 +368,59 @@ def test_cli_compare_methods_all_runs_every_method(tmp_path, capsys):
     assert all(name in out for name in METHODS)
 
 
-def test_accuracy_cost_figure_one_panel_per_setting():
-    import matplotlib
+# -- LSTSD: two ways of computing one loss, the same training ------------------------------------------
+def lstsd(**overrides):
+    return build_method("lstsd", **(dict(w_long=0.4, w_short=0.3, lag=2, temperature=2.0, ramp=2) | overrides))
 
-    matplotlib.use("Agg")
-    import pandas as pd
 
-    from lstsd_edu.plots import accuracy_cost_figure
+def comparable(history):
+    return history.drop(columns="seconds")
 
-    t = pd.DataFrame(
-        {
-            "method": ["ce", "lstsd", "snapshot"] * 2,
-            "setting": ["a"] * 3 + ["b"] * 3,
-            "final_acc_mean": [0.7, 0.75, 0.8, 0.9, 0.91, 0.9],
-            "final_acc_std": [0.01] * 6,
-            "cost_vs_ce": [1.0, 1.02, 1.4, 1.0, 1.01, 1.5],
-        }
-    ).set_index("method")
-    fig = accuracy_cost_figure(t)
-    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
-    assert [text.get_text() for text in fig.axes[0].texts] == ["ce", "lstsd", "snapshot"]
-    single = accuracy_cost_figure(t[t.setting == "a"].drop(columns="setting"), title="one")
-    assert len(single.axes) == 1 and single.axes[0].get_title() == "one"
+
+@pytest.mark.parametrize("mode", ["sliding", "phase"])
+def test_per_epoch_teacher_table_equals_reading_teachers_every_step(mode):
+    """The table is an optimisation only: both paths give the same training, number for number."""
+    with_table = toy_trainer(lstsd(long_mode=mode), epochs=6)
+    per_step = lstsd(long_mode=mode)
+    per_step.MAX_TABLE_BYTES = 0  # forces the per-step path
+    without = toy_trainer(per_step, epochs=6)
+    assert with_table.method.use_table and not without.method.use_table
+    assert comparable(with_table.fit()).equals(comparable(without.fit()))
+    # the table path keeps its records until the epoch ends, the per-step path writes them at once
+    assert torch.equal(with_table.method.buffer.stamp, without.method.buffer.stamp)
+    assert torch.equal(with_table.method.buffer.values, without.method.buffer.values)
+    assert with_table.method.taken == []  # nothing left over after an epoch
+
+
+@pytest.mark.parametrize("mode", ["sliding", "phase"])
+def test_readable_loss_trains_as_the_fused_one(mode):
+    """`fused=False` computes losses.lstsd_loss term by term every step: the same training up to
+    float rounding (the fused path sums the terms in another order)."""
+    fused = toy_trainer(lstsd(long_mode=mode), epochs=6)
+    readable_method = lstsd(long_mode=mode)
+    readable_method.fused = False
+    readable = toy_trainer(readable_method, epochs=6)
+    assert fused.method.fused and not readable.method.use_table
+    h_fused, h_readable = comparable(fused.fit()), comparable(readable.fit())
+    for column in ("train_loss", "test_loss"):
+        assert_close(
+            torch.tensor(h_readable[column].values), torch.tensor(h_fused[column].values), rtol=1e-4, atol=1e-5
+        )
+    for a, b in zip(fused.model.parameters(), readable.model.parameters(), strict=True):
+        assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_every_sample_is_recorded_once_per_epoch():
+    trainer = toy_trainer(lstsd(), epochs=3)
+    trainer.fit()
+    _, valid = trainer.method.buffer.log_probs([0, 1, 2], torch.arange(64))
+    assert valid.all()
+
+
+def test_the_ramp_grows_both_weights_linearly():
+    method = lstsd(w_long=0.4, w_short=0.2, ramp=4)
+    assert [w for e in range(5) for w in method.weights(e)] == pytest.approx(
+        [0.1, 0.05, 0.2, 0.1, 0.3, 0.15, 0.4, 0.2, 0.4, 0.2]
+    )
+    assert not method.teaching(0) and method.teaching(1)  # epoch 0 has no records to learn from
+    assert lstsd(ramp=0).weights(0) == pytest.approx((0.4, 0.3))
