@@ -31,7 +31,7 @@ def dump(path, record: dict) -> None:
 def write_cifar10_by_hand(root, train_x, train_y, test_x, test_y):
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
-    for i, (xs, ys) in enumerate(zip(np.split(train_x, 5), np.split(train_y, 5)), start=1):
+    for i, (xs, ys) in enumerate(zip(np.split(train_x, 5), np.split(train_y, 5), strict=True), start=1):
         dump(
             folder / f"data_batch_{i}",
             {
@@ -81,7 +81,7 @@ def test_cifar10_files_load_in_order_with_training_set_normalisation(cifar10_roo
     # evaluation batches: (x / 255 − mean_c) / std_c with the training set's channel statistics
     pixels = train_x.astype(np.float64) / 255
     mean, std = pixels.mean(axis=(0, 2, 3)), pixels.std(axis=(0, 2, 3), ddof=1)
-    x, y, index = next(data.test.batches(4, shuffle=False))
+    x, _, index = next(data.test.batches(4, shuffle=False))
     expected = (test_x[:4] / 255 - mean[:, None, None]) / std[:, None, None]
     torch.testing.assert_close(x, torch.as_tensor(expected, dtype=torch.float32), atol=1e-5, rtol=1e-5)
     assert index.tolist() == [0, 1, 2, 3]
@@ -116,12 +116,16 @@ def test_missing_files_are_named(cifar10_root):
         load_cifar("cifar1000", root)
 
 
-def test_load_dataset_keeps_augmentation_through_label_noise(cifar10_root, monkeypatch):
-    monkeypatch.setattr(data_module, "DATA_DIR", cifar10_root[0])
+def test_load_dataset_keeps_augmentation_through_label_noise_and_the_split(cifar10_root, monkeypatch):
+    monkeypatch.setattr(data_module.cache, "DATA_DIR", cifar10_root[0])  # where loaders look by default
     data = load_dataset("cifar10", noise=0.5)
     assert isinstance(data.train, ImageData) and data.train.augment
     assert torch.equal(data.train.flipped, data.train.y != data.train.clean_y)
     assert isinstance(data.to("cpu").train, ImageData)
+    split = load_dataset("cifar10", noise=0.5, val_fraction=0.5)
+    assert len(split.train) == len(split.val) == 10 and isinstance(split.val, ImageData)
+    assert torch.equal(split.val.mean, data.train.mean), "normalised with the whole training set's statistics"
+    assert isinstance(split.to("cpu").val, ImageData)
 
 
 def test_written_files_read_back(tmp_path):
@@ -167,7 +171,9 @@ def test_augmentation_is_seeded_per_sample_and_off_in_evaluation():
 
     def epoch(batch_size: int, seed: int) -> dict[int, torch.Tensor]:
         g = torch.Generator().manual_seed(seed)
-        return {int(i): xi for x, _, index in data.batches(batch_size, generator=g) for xi, i in zip(x, index)}
+        return {
+            int(i): xi for x, _, index in data.batches(batch_size, generator=g) for xi, i in zip(x, index, strict=True)
+        }
 
     a, b, c = epoch(4, seed=0), epoch(3, seed=0), epoch(4, seed=1)
     assert all(a[i].shape == (3, 32, 32) and a[i].dtype == torch.float32 for i in a)

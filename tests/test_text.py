@@ -1,7 +1,9 @@
-"""Text: the tokeniser, the generated task (checked against a hand-written parser), the real-corpus
-loaders on in-memory `datasets` splits (no network), the masked models, and training end to end."""
+"""Text data: the tokeniser and vocabulary, the generated task (checked against a hand-written
+parser), the real-corpus loaders on in-memory `datasets` splits (no network) and their cache, and
+training end to end. The text models are tested in test_models.py."""
 
 import random
+import re
 from collections import Counter
 from dataclasses import replace
 
@@ -9,23 +11,25 @@ import numpy as np
 import pytest
 import torch
 
-from lstsd_edu import text
 from lstsd_edu.cli import main
-from lstsd_edu.data import LOADERS, TensorData, load_dataset
-from lstsd_edu.errors import ConfigError
-from lstsd_edu.experiments import PRESETS, preset, train
-from lstsd_edu.models import MODELS, build_model
-from lstsd_edu.text import (
+from lstsd_edu.data import (
     CLASS_NAMES,
+    CORPORA,
+    DATASETS,
     TEXTSYNTH_MAX_LEN,
     Vocabulary,
+    corpus_dataset,
     generate_textsynth,
     load_corpus,
+    load_dataset,
     load_textsynth,
     textsynth_vocabulary,
     tokenize,
     vocabulary,
 )
+from lstsd_edu.data import textsynth as grammar
+from lstsd_edu.errors import ConfigError
+from lstsd_edu.experiments import PRESETS, preset, train
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,23 +77,23 @@ def test_vocabulary_min_freq_and_save_load(tmp_path):
 # ---------------------------------------------------------------------------------------------
 # textsynth, checked against a parser written out by hand
 # ---------------------------------------------------------------------------------------------
-NOUN_TOPIC = {noun: t for t, topic in enumerate(text.TOPICS) for noun in text.NOUNS[topic]}
-POLARITY = {adj: s for s, words in enumerate(text.SHARED_ADJECTIVES) for adj in words}
-POLARITY |= {adj: s for pair in text.ADJECTIVES.values() for s, words in enumerate(pair) for adj in words}
+NOUN_TOPIC = {noun: t for t, topic in enumerate(grammar.TOPICS) for noun in grammar.NOUNS[topic]}
+POLARITY = {adj: s for s, words in enumerate(grammar.SHARED_ADJECTIVES) for adj in words}
+POLARITY |= {adj: s for pair in grammar.ADJECTIVES.values() for s, words in enumerate(pair) for adj in words}
 
 
 def clause_label(words: list[str]) -> int:
     """topic of the noun, sentiment of the adjective, flipped by a negation."""
     (topic,) = [NOUN_TOPIC[w] for w in words if w in NOUN_TOPIC]
     (polarity,) = [POLARITY[w] for w in words if w in POLARITY]
-    negated = any(w in text.NEGATIONS for w in words)
+    negated = any(w in grammar.NEGATIONS for w in words)
     return 2 * topic + (polarity ^ negated)
 
 
 def parse(sentence: str) -> tuple[list[str], list[str] | None]:
     """(deciding clause, other clause or None), read from the word order alone."""
     words = sentence.split()
-    for contrast in text.CONTRASTS:
+    for contrast in grammar.CONTRASTS:
         if contrast in words:
             i = words.index(contrast)
             return words[i + 1 :], words[:i]
@@ -123,7 +127,7 @@ def test_textsynth_labels_follow_word_order_and_bags_are_ambiguous(frames):
                 assert clause_label(other) != row.label, row.text
                 assert clause_label(other) % 2 != row.label % 2, "the other clause contrasts"
     structures = Counter(train.structure)
-    assert set(structures) == set(text.STRUCTURES)
+    assert set(structures) == set(grammar.STRUCTURES)
     assert structures["simple"] < 0.35 * len(train), "most sentences need word order"
     counts = np.bincount(train.label, minlength=len(CLASS_NAMES))
     assert counts.min() > 0.8 * counts.mean(), "classes are balanced"
@@ -164,7 +168,7 @@ def test_textsynth_dataset_tensors_and_vocabulary(frames):
 
 
 def test_textsynth_is_registered_and_takes_label_noise():
-    assert {"textsynth", "ag_news", "sst2", "imdb"} <= set(LOADERS)
+    assert {"textsynth", "ag_news", "sst2", "imdb"} <= set(DATASETS)
     clean, noisy = load_dataset("textsynth"), load_dataset("textsynth", noise=0.3)
     assert torch.equal(noisy.train.x, clean.train.x) and torch.equal(noisy.test.y, clean.test.y)
     assert torch.equal(noisy.train.clean_y, clean.train.y)
@@ -244,7 +248,7 @@ def test_ag_news_is_fetched_tokenised_and_cached(fake_hub, tmp_path, monkeypatch
 def test_sst2_uses_validation_as_test_and_imdb_strips_html(fake_hub, tmp_path):
     sst2 = load_corpus("sst2", root=tmp_path)
     assert len(sst2.test) == 2 and sst2.test.y.tolist() == [1, 0], "validation split, labelled"
-    assert sst2.input_shape[0] == text.CORPORA["sst2"].max_len
+    assert sst2.input_shape[0] == CORPORA["sst2"].max_len
     imdb = load_corpus("imdb", root=tmp_path)
     vocab = vocabulary("imdb", root=tmp_path)
     assert "br" not in vocab.words and vocab.decode(imdb.test.x[1]) == "awful <unk>"
@@ -258,13 +262,13 @@ def test_corpus_errors_are_config_errors(fake_hub, tmp_path, monkeypatch):
         raise ConnectionError("no route to host")
 
     monkeypatch.setattr(datasets, "load_dataset", down)
-    with pytest.raises(ConfigError, match="sst2.*connection"):
+    with pytest.raises(ConfigError, match=r"sst2.*connection"):
         load_corpus("sst2", root=tmp_path)
     with pytest.raises(ConfigError, match="dataset"):
         load_corpus("wikitext", root=tmp_path)
     bad = datasets.Dataset.from_dict({"text": ["a"], "label": [7]})
     with pytest.raises(ConfigError, match=r"labels must be in \[0, 4\)"):
-        text.corpus_dataset("ag_news", bad, bad)
+        corpus_dataset("ag_news", bad, bad)
 
 
 def test_missing_datasets_package_is_a_config_error(monkeypatch, tmp_path):
@@ -282,55 +286,41 @@ def test_missing_datasets_package_is_a_config_error(monkeypatch, tmp_path):
         load_corpus("imdb", root=tmp_path)
 
 
-# ---------------------------------------------------------------------------------------------
-# Models: padding masks, order (in)sensitivity
-# ---------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def batch():
-    data = load_textsynth(200, 50, seed=3)
-    return data, data.train.x[:16]
+def damage_corpus_cache(path, damage: str) -> None:
+    if damage == "garbage":
+        path.write_bytes(b"garbage, not a torch file")
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        saved = torch.load(path, weights_only=True)
+        if damage == "missing key":
+            del saved["test_y"]
+        else:  # one label fewer than rows
+            saved["train_y"] = saved["train_y"][:-1]
+        torch.save(saved, path)
 
 
-@pytest.mark.parametrize("name", ["textbag", "textcnn"])
-def test_models_ignore_padding(name, batch):
-    data, x = batch
-    torch.manual_seed(0)
-    model = build_model(name, data.input_shape, data.num_classes).eval()
-    logits = model(x)
-    assert logits.shape == (16, 6) and torch.isfinite(logits).all()
-    longer = torch.cat([x, torch.zeros(16, 9, dtype=torch.long)], 1)  # more padding at the end
-    torch.testing.assert_close(model(longer), logits)
-    torch.testing.assert_close(model(x[:1]), logits[:1], msg="a row does not see its batch")
-    empty = model(torch.zeros(2, TEXTSYNTH_MAX_LEN, dtype=torch.long))
-    assert torch.isfinite(empty).all(), "an all-padding row still gives finite logits"
-
-
-def test_bag_ignores_word_order_and_cnn_does_not(batch):
-    data, x = batch
-    lengths = (x != 0).sum(1)
-    shuffled = x.clone()
-    g = torch.Generator().manual_seed(0)
-    for row, n in enumerate(lengths.tolist()):
-        shuffled[row, :n] = x[row, torch.randperm(n, generator=g)]
-    torch.manual_seed(0)
-    bag = build_model("textbag", data.input_shape, 6).eval()
-    cnn = build_model("textcnn", data.input_shape, 6).eval()
-    torch.testing.assert_close(bag(shuffled), bag(x))
-    assert not torch.allclose(cnn(shuffled), cnn(x))
-
-
-def test_text_models_are_registered_and_check_their_input_shape():
-    assert {"textbag", "textcnn"} <= set(MODELS)
-    with pytest.raises(ConfigError, match="input_shape"):
-        build_model("textcnn", (1, 8, 8), 10)  # an image shape
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "missing key", "wrong shape"])
+def test_damaged_corpus_cache_is_a_config_error_naming_the_file(fake_hub, tmp_path, damage):
+    load_corpus("ag_news", root=tmp_path, vocab_size=8, max_len=6)
+    path = tmp_path / "text_ag_news_v8_t6.pt"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name], "written whole, no temporary file left"
+    damage_corpus_cache(path, damage)
+    fake_hub.clear()
+    with pytest.raises(ConfigError, match=re.escape(str(path)) + " is damaged .*delete it"):
+        load_corpus("ag_news", root=tmp_path, vocab_size=8, max_len=6)
+    with pytest.raises(ConfigError, match="delete it"):
+        vocabulary("ag_news", root=tmp_path, vocab_size=8, max_len=6)
+    assert fake_hub == [], "a damaged download is not fetched again behind the user's back"
+    path.unlink()  # the fix the message gives
+    assert len(load_corpus("ag_news", root=tmp_path, vocab_size=8, max_len=6).train) == 5
 
 
 # ---------------------------------------------------------------------------------------------
 # Training end to end: trainer, buffer, diagnostics and CLI unchanged
 # ---------------------------------------------------------------------------------------------
 def small(data, n_train=512, n_test=256):
-    cut = lambda t, n: TensorData(t.x[:n], t.y[:n], t.clean_y[:n], t.flipped[:n])
-    return replace(data, train=cut(data.train, n_train), test=cut(data.test, n_test))
+    return replace(data, train=data.train.subset(torch.arange(n_train)), test=data.test.subset(torch.arange(n_test)))
 
 
 def test_lstsd_trains_on_text_with_diagnostics():
