@@ -227,13 +227,13 @@ def run_train(args: argparse.Namespace) -> None:
 
 def _train_once(args: argparse.Namespace, config, progress: bool):
     """Load the data, train, and keep only the results, so that no trainer outlives the call."""
-    from .data import CIFAR_LAYOUT, LOADERS, load_dataset, with_label_noise
+    from .data import CIFAR_LAYOUT, DATASETS, load_dataset, with_label_noise
     from .experiments import train
 
     if args.data_root is None:
         data = load_dataset(config.dataset, config.noise, config.noise_kind)
     elif config.dataset in CIFAR_LAYOUT:
-        data = with_label_noise(LOADERS[config.dataset](root=args.data_root), config.noise, config.noise_kind)
+        data = with_label_noise(DATASETS[config.dataset](root=args.data_root), config.noise, config.noise_kind)
     else:
         raise ConfigError(f"data-root applies to {', '.join(CIFAR_LAYOUT)}; got dataset {config.dataset!r}")
     run = train(args.method, config, args.seed, progress=progress, data=data)

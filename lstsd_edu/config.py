@@ -19,7 +19,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from .buffer import LAG, MODES, STORAGES
-from .data import LOADERS, NOISE_KINDS
+from .data import DATASETS, NOISE_KINDS
 from .device import DEVICE
 from .errors import Choice, ConfigError, Range
 from .models import MODELS
@@ -40,7 +40,7 @@ class Config:
     """Everything one training run needs besides the method name and the seed."""
 
     # -- data -------------------------------------------------------------------------------------
-    dataset: str = setting("mnist1d", "dataset name", Choice(tuple(LOADERS)), group="data")
+    dataset: str = setting("mnist1d", "dataset name", Choice(tuple(DATASETS)), group="data")
     noise: float = setting(
         0.0, "fraction of training labels flipped", Range(0.0, 1.0, high_inclusive=False), group="data"
     )

@@ -9,11 +9,10 @@ import pytest
 import torch
 
 from lstsd_edu import data as data_module
-from lstsd_edu.buffer import SnapshotBuffer
+from lstsd_edu.buffer import SnapshotBuffer, memory_table
 from lstsd_edu.cli import main
 from lstsd_edu.data import ImageData, load_cifar, load_dataset, make_cifar_like, read_cifar, write_cifar
 from lstsd_edu.errors import ConfigError
-from lstsd_edu.buffer import memory_table
 from lstsd_edu.experiments import PRESETS, preset, train
 from lstsd_edu.models import build_model
 

@@ -12,7 +12,6 @@ from torch.utils.data import DataLoader, TensorDataset
 from lstsd_edu.data import (
     DATA_DIR,
     DATASETS,
-    LOADERS,
     Dataset,
     TensorData,
     WithIndex,
@@ -69,7 +68,6 @@ def test_subset_and_to_keep_every_field(digits):
 
 def test_the_registry_and_the_data_folder():
     assert list(DATASETS) == ["mnist1d", "digits", "textsynth", "ag_news", "sst2", "imdb", "cifar10", "cifar100"]
-    assert LOADERS is DATASETS, "the former name is the same registry"
     assert (DATA_DIR / "README.md").exists(), "DATA_DIR is the repository's top-level data/ folder"
     with pytest.raises(ConfigError, match="dataset must be one of"):
         load_dataset("imagenet")

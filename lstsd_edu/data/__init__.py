@@ -63,7 +63,6 @@ DATASETS = {
     "cifar10": load_cifar10,
     "cifar100": load_cifar100,
 }
-LOADERS = DATASETS  # the former name, still read by cli.py and experiments.py
 
 
 def load_dataset(
@@ -94,7 +93,6 @@ __all__ = [
     "CORPORA",
     "DATASETS",
     "DATA_DIR",
-    "LOADERS",
     "NOISE_KINDS",
     "SENTIMENTS",
     "STRUCTURES",
