@@ -45,6 +45,12 @@ class Config:
         0.0, "fraction of training labels flipped", Range(0.0, 1.0, high_inclusive=False), group="data"
     )
     noise_kind: str = setting("symmetric", "label noise: symmetric or pairflip", Choice(NOISE_KINDS), group="data")
+    val_fraction: float = setting(
+        0.1,
+        "fraction of the training set held out for validation (stratified, same label noise; 0: none)",
+        Range(0.0, 0.5),
+        group="data",
+    )
     # -- model and optimiser ----------------------------------------------------------------------
     model: str = setting("cnn1d", "model name", Choice(tuple(MODELS)), group="model")
     width: int | None = setting(

@@ -16,6 +16,7 @@ run in seconds. Results in fast mode are not meant to be read as accuracies.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,19 @@ from .methods import METHOD, build_method
 from .models import build_model
 from .trainer import Trainer
 
-__all__ = ["PRESETS", "Config", "Run", "compare", "fast_mode", "make_trainer", "preset", "sweep", "table", "train"]
+__all__ = [
+    "PRESETS",
+    "Config",
+    "Run",
+    "compare",
+    "fast_mode",
+    "load_data",
+    "make_trainer",
+    "preset",
+    "sweep",
+    "table",
+    "train",
+]
 
 
 def fast_mode() -> bool:
@@ -131,6 +144,12 @@ FAST_EPOCHS = 4
 PRESET = Choice(tuple(PRESETS))
 
 
+def load_data(config: Config, root=None):
+    """The data a run with `config` trains on: the dataset with its label noise (noise seed 0:
+    the same noisy labels for every method and seed) and its validation split (split seed 0)."""
+    return load_dataset(config.dataset, config.noise, config.noise_kind, val_fraction=config.val_fraction, root=root)
+
+
 def preset(dataset: str, **overrides) -> Config:
     """The dataset's defaults with `overrides` (Config fields; None values are ignored), validated."""
     PRESET.check("dataset", dataset)
@@ -163,8 +182,8 @@ class Run:
         return self.trainer.history
 
     def summary(self) -> dict:
-        h = self.trainer.history
-        c = self.config
+        """One row: the run's settings, its accuracies (`selection`) and its cost."""
+        c, method = self.config, self.trainer.method
         return dict(
             method=self.method,
             seed=self.seed,
@@ -173,12 +192,35 @@ class Run:
             noise=c.noise,
             noise_kind=c.noise_kind,
             epochs=c.epochs,
-            final_test_acc=h.test_acc.iloc[-1],
-            best_test_acc=h.test_acc.max(),
-            seconds_per_epoch=h.seconds.median(),
-            buffer_bytes=self.trainer.method.state_bytes,
-            extra_forward_passes=self.trainer.method.extra_forward_passes,
+            **selection(self.history),
+            seconds_per_epoch=self.history.seconds.median(),
+            buffer_bytes=method.state_bytes,
+            extra_forward_passes=method.extra_forward_passes,
         )
+
+
+def selection(history: pd.DataFrame) -> dict:
+    """What a run's history says, with the epoch chosen on validation only.
+
+        final_test_acc        test accuracy after the last epoch
+        selected_epoch        the epoch of best validation accuracy (the first, if tied): early
+                              stopping as a user without clean labels would do it
+        selected_val_acc      that validation accuracy (noisy labels, like the training labels)
+        selected_test_acc     test accuracy at that epoch: the test set is read, not chosen on
+        oracle_best_test_acc  the best test accuracy of any epoch — chosen by looking at the test
+                              set, so an oracle: for reference, never a result
+
+    Without a validation split the selected columns are NaN.
+    """
+    has_val = history.val_acc.notna().any()
+    best = int(history.val_acc.to_numpy().argmax()) if has_val else None  # argmax: the first maximum
+    return dict(
+        final_test_acc=history.test_acc.iloc[-1],
+        selected_epoch=history.epoch.iloc[best] if has_val else math.nan,
+        selected_val_acc=history.val_acc.iloc[best] if has_val else math.nan,
+        selected_test_acc=history.test_acc.iloc[best] if has_val else math.nan,
+        oracle_best_test_acc=history.test_acc.max(),
+    )
 
 
 def make_trainer(
@@ -201,7 +243,7 @@ def make_trainer(
     METHOD.check("method", method)
     config.validate()
     if data is None:
-        data = load_dataset(config.dataset, config.noise, config.noise_kind)
+        data = load_data(config)
     built = build_method(method, config)
     built.prepare(pretrain or (lambda name, s: train(name, config, s, progress=progress, data=data)), seed)
     model_seed = built.model_seed(seed)
@@ -254,7 +296,7 @@ def compare(
     from tqdm.auto import tqdm
 
     runs = [(m, seed) for seed in seeds for m in methods]
-    data = load_dataset(config.dataset, config.noise, config.noise_kind)  # and cached, before any worker reads it
+    data = load_data(config)  # and cached, before any worker reads it
     if jobs == 1:
         results = [
             _outcome(train(m, config, seed, data=data)) for m, seed in tqdm(runs, desc="runs", disable=not progress)
@@ -289,13 +331,23 @@ def _train_in_worker(method: str, config: Config, seed: int, threads: int) -> tu
 
 
 def table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std over seeds per method, plus seconds per epoch relative to `ce` if present."""
+    """Per method, over seeds: mean and sample standard deviation (0 for one seed) of the test
+    accuracy at the epoch chosen on validation (`selected_acc_*`) and after the last epoch
+    (`final_acc_*`), the mean selected validation accuracy, the median seconds per epoch, and
+    those seconds relative to `ce` if it ran."""
     g = summary.groupby("method", sort=False)
+
+    def std(column):
+        return g[column].std(ddof=1).fillna(0.0)
+
     out = pd.DataFrame(
         {
+            "selected_acc_mean": g.selected_test_acc.mean(),
+            "selected_acc_std": std("selected_test_acc"),
             "final_acc_mean": g.final_test_acc.mean(),
-            "final_acc_std": g.final_test_acc.std(ddof=0),
-            "best_acc_mean": g.best_test_acc.mean(),
+            "final_acc_std": std("final_test_acc"),
+            "val_acc_mean": g.selected_val_acc.mean(),
+            "seeds": g.seed.nunique(),
             "sec_per_epoch": g.seconds_per_epoch.median(),
             "buffer_bytes": g.buffer_bytes.first(),
         }
@@ -318,7 +370,7 @@ def sweep(
 
     from tqdm.auto import tqdm
 
-    data = load_dataset(config.dataset, config.noise, config.noise_kind)
+    data = load_data(config)
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     rows = []
     for point, seed in tqdm([(p, s) for p in points for s in seeds], desc="sweep", disable=not progress):

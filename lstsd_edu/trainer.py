@@ -15,11 +15,16 @@ What it does, and why:
   to silence it.
 * **Checkpoints** carry model, optimiser, scheduler, method (buffer), RNG states and history,
   so 10 epochs straight and 5 + resume + 5 give identical histories on CPU.
+* **Evaluation** after every epoch on the validation split (its labels carry the same noise as
+  the training labels: what a user can select on) and on the test split; a split the data does
+  not have gives NaN. The history holds both; choosing an epoch is done on `val_acc`
+  (`experiments.Run.summary`), never on `test_acc`.
 * **Diagnostics** (`diagnostics=True`): after each epoch, each sample's divergence from its
   teachers is computed from the buffer (`diagnostics.epoch_divergences`). Off by default; when
   off, nothing is computed.
 
 `seconds` in the history is the wall time of the training part of the epoch (not evaluation),
+plus any training the method did elsewhere for that epoch of its budget (`Method.prior_seconds`):
 the number the cost comparisons use.
 """
 
@@ -109,7 +114,7 @@ class Trainer:
         )
         for _ in bar:
             row = self.train_epoch()
-            bar.set_postfix(loss=f"{row['train_loss']:.3f}", test_acc=f"{row['test_acc']:.3f}")
+            bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{row['val_acc']:.3f}")
         return self.history
 
     def train_epoch(self) -> dict:
@@ -138,12 +143,15 @@ class Trainer:
         train_loss, train_correct = loss_sum.item(), correct.item()  # the epoch's one sync
         seconds = time.perf_counter() - start + self.method.prior_seconds(epoch)
         n = len(self.data.train)
+        val_loss, val_acc = self.evaluate(self.data.val)  # noisy labels, as the training labels
         test_loss, test_acc = self.evaluate(self.data.test)
         row = dict(
             epoch=epoch + 1,
             lr=lr,
             train_loss=train_loss / n,
             train_acc=train_correct / n,
+            val_loss=val_loss,
+            val_acc=val_acc,
             test_loss=test_loss,
             test_acc=test_acc,
             seconds=seconds,
@@ -157,8 +165,11 @@ class Trainer:
         return row
 
     @torch.no_grad()
-    def evaluate(self, split: TensorData) -> tuple[float, float]:
-        """Mean CE and accuracy of the current model on `split` (in eval mode)."""
+    def evaluate(self, split: TensorData | None) -> tuple[float, float]:
+        """Mean CE and accuracy of the current model on `split` (in eval mode), against the labels
+        the split holds; (nan, nan) for a split the data does not have."""
+        if split is None:
+            return math.nan, math.nan
         self.model.eval()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
@@ -178,7 +189,7 @@ class Trainer:
     # -- results ------------------------------------------------------------------------------------
     @property
     def history(self) -> pd.DataFrame:
-        columns = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"]
+        columns = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds"]
         return pd.DataFrame(self.rows, columns=columns)
 
     @property

@@ -37,7 +37,7 @@ from .buffer import buffer_bytes
 from .data import Dataset, load_dataset
 from .diagnostics import SCORES, mislabel_auc, teacher_schedule
 from .errors import ConfigError
-from .experiments import Config, train
+from .experiments import Config, selection, train
 from .plots import explorer_figure, schedule_figure, training_figure
 
 WIDE = widgets.Layout(width="320px")
@@ -192,8 +192,8 @@ class DivergenceExplorer(View):
 # 05 — the playground
 # ---------------------------------------------------------------------------------------------
 @lru_cache(maxsize=8)
-def _dataset(name: str, noise: float, noise_kind: str) -> Dataset:
-    return load_dataset(name, noise, noise_kind)
+def _dataset(name: str, noise: float, noise_kind: str, val_fraction: float) -> Dataset:
+    return load_dataset(name, noise, noise_kind, val_fraction=val_fraction)
 
 
 @lru_cache(maxsize=512)
@@ -202,15 +202,16 @@ def train_history(method: str, config: Config, seed: int = 0) -> pd.DataFrame:
 
     `Config` is a frozen dataclass, so it is its own cache key.
     """
-    data = _dataset(config.dataset, config.noise, config.noise_kind)
+    data = _dataset(config.dataset, config.noise, config.noise_kind, config.val_fraction)
     return train(method, config, seed, data=data).history.assign(method=method, seed=seed)
 
 
 def _summary(history: pd.DataFrame) -> dict:
+    chosen = selection(history)
     return dict(
         method=history.method.iloc[0],
-        final_test_acc=history.test_acc.iloc[-1],
-        best_test_acc=history.test_acc.max(),
+        selected_test_acc=chosen["selected_test_acc"],
+        final_test_acc=chosen["final_test_acc"],
         final_train_acc=history.train_acc.iloc[-1],
     )
 
@@ -220,7 +221,8 @@ class Playground(View):
     LSTSD on `config` with those settings (or finds the run in the cache) and draws it against
     plain CE trained on the same data.
 
-    `result` is a one-row-per-method frame (final and best test accuracy, final train accuracy);
+    `result` is a one-row-per-method frame (test accuracy at the epoch chosen on validation and
+    at the last epoch, final train accuracy);
     `retrained` says whether the last update had to train. `sweep` fills the same cache.
     """
 
@@ -273,7 +275,7 @@ class Playground(View):
     def sweep(self, lags: list[int], long_weights: list[float], **fixed) -> pd.DataFrame:
         """Train LSTSD on the lag × long-weight grid (other settings from `config`, or `fixed`).
 
-        Returns one row per cell: lag, w_long, final_test_acc, best_test_acc, and the CE
+        Returns one row per cell: lag, w_long, final_test_acc, selected_test_acc, and the CE
         baseline's final test accuracy in `ce_final_test_acc` (the same for every cell). Cells
         whose weights sum above 1 are left out.
         """
@@ -292,7 +294,7 @@ class Playground(View):
                         lag=lag,
                         w_long=w_long,
                         final_test_acc=summary["final_test_acc"],
-                        best_test_acc=summary["best_test_acc"],
+                        selected_test_acc=summary["selected_test_acc"],
                         ce_final_test_acc=ce["final_test_acc"],
                     )
                 )

@@ -43,13 +43,19 @@ def test_compare_fast_smoke_run(tmp_path, capsys):
         "noise_kind",
         "epochs",
         "final_test_acc",
-        "best_test_acc",
+        "selected_epoch",
+        "selected_val_acc",
+        "selected_test_acc",
+        "oracle_best_test_acc",
         "seconds_per_epoch",
         "buffer_bytes",
     } <= set(summary.columns)
     assert len(summary) == 4 and set(summary.method) == {"ce", "lstsd"}
     assert list(history.columns[:2]) == ["method", "seed"]
-    assert {"epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"} <= set(history.columns)
+    assert {"epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds"} <= set(
+        history.columns
+    )
+    assert history.val_acc.notna().all() and summary.selected_test_acc.notna().all()
     assert len(history) == 4 * summary.epochs.iloc[0]
     assert (tmp_path / "comparison.png").stat().st_size > 10_000
 

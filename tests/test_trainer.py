@@ -88,7 +88,18 @@ def test_distillation_changes_training_once_teachers_exist(small_data):
 def test_history_columns_and_buffer_size(small_data):
     trainer = make_trainer(small_data, lstsd(lag=2), epochs=2)
     history = trainer.fit()
-    assert list(history.columns) == ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"]
+    assert list(history.columns) == [
+        "epoch",
+        "lr",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_acc",
+        "test_loss",
+        "test_acc",
+        "seconds",
+    ]
+    assert history.val_acc.isna().all()  # this data has no validation split
     assert history.epoch.tolist() == [1, 2]
     assert history.lr.iloc[0] == pytest.approx(0.05) and history.lr.iloc[1] < 0.05  # cosine
     buffer = 512 * 10 * 3 * 2 + 512 * 3 * 2  # 3 slots of fp16 records + int16 stamps

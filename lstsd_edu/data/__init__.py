@@ -21,9 +21,11 @@ One idea per module, imports flowing downwards (none of them imports a model or 
 
 from __future__ import annotations
 
+import inspect
 from functools import partial
+from pathlib import Path
 
-from ..errors import check_choice, check_range
+from ..errors import ConfigError, check_choice, check_range
 from .cache import DATA_DIR, DamagedCache, atomic_write, data_dir
 from .cifar import (
     CIFAR_CLASSES,
@@ -72,16 +74,22 @@ def load_dataset(
     noise_seed: int = 0,
     val_fraction: float = 0.0,
     split_seed: int = 0,
+    root: str | Path | None = None,
 ) -> Dataset:
     """Load a dataset by name, add training-label noise, then carve a validation set.
 
     `noise` is the flip rate, applied to the whole training set (`noise_kind`, `noise_seed`);
     then `val_fraction` of it goes to `data.val`, stratified by the noisy labels (`split_seed`).
     With `val_fraction=0` there is no validation set and the training set is the whole one.
+    `root` is the folder its files are cached or downloaded in (default: the repository's data/).
     """
     check_choice("dataset", name, tuple(DATASETS))
     check_range("val_fraction", val_fraction, 0.0, 1.0, high_inclusive=False)  # before a slow load
-    data = with_label_noise(DATASETS[name](), noise, noise_kind, noise_seed)
+    loader = DATASETS[name]
+    if root is not None and "root" not in inspect.signature(loader).parameters:
+        on_disk = [n for n, f in DATASETS.items() if "root" in inspect.signature(f).parameters]
+        raise ConfigError(f"data_root applies to datasets kept on disk ({', '.join(on_disk)}); got dataset {name!r}")
+    data = with_label_noise(loader(**({} if root is None else {"root": root})), noise, noise_kind, noise_seed)
     return with_validation_split(data, val_fraction, split_seed)
 
 
