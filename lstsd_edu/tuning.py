@@ -1,0 +1,325 @@
+"""One tuning protocol for every method: the same budget, chosen on validation, tested on fresh seeds.
+
+    result = tune(["ce", "lstsd"], preset("mnist1d", noise=0.3), trials=24)
+    print(report(result))
+
+A comparison is only as fair as the effort spent on each side of it. So every method gets
+
+1. **the same search**: `trials` settings each — its preset's values first, then random draws
+   from its own documented space (`SPACES`), which always includes the optimiser's learning
+   rate and weight decay (a well-regularised baseline is a different baseline);
+2. **the same judge**: each setting is trained with the tuning seeds on the training split and
+   scored by its validation accuracy at the epoch chosen on validation (`selected_val_acc`, i.e.
+   with early stopping), on labels with the same noise as the training labels. The test split is
+   *removed* from the data the search trains on (`data.test = None`), so nothing in the search
+   can read a test label;
+3. **fresh seeds**: the winning setting of each method is trained again with `fresh_seeds` (never
+   used in the search), and only then is the test set read: the test accuracy at the epoch
+   chosen on validation (`selected_test_acc`) and after the last epoch (`final_test_acc`).
+
+`report` turns a result into markdown: the spaces, the trial counts, the chosen values, mean ±
+standard deviation and a 95% t-interval over the fresh seeds, and each method's difference from
+LSTSD, paired by seed, with its 95% interval; a difference whose interval holds 0 is a **tie**.
+
+Every run goes through `runs.execute`, so a search caches each finished run on disk, resumes where
+it stopped, shows a progress bar and trains `jobs` runs side by side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .config import Config
+from .errors import ConfigError, Range
+from .experiments import load_data
+from .methods import METHOD
+from .runs import execute
+
+# -- search spaces ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogUniform:
+    """A number drawn uniformly on a log scale between `low` and `high`."""
+
+    low: float
+    high: float
+
+    def draw(self, rng: np.random.Generator) -> float:
+        return float(np.exp(rng.uniform(np.log(self.low), np.log(self.high))))
+
+    def __str__(self) -> str:
+        return f"log-uniform [{self.low:g}, {self.high:g}]"
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """A number drawn uniformly between `low` and `high`."""
+
+    low: float
+    high: float
+
+    def draw(self, rng: np.random.Generator) -> float:
+        return float(rng.uniform(self.low, self.high))
+
+    def __str__(self) -> str:
+        return f"uniform [{self.low:g}, {self.high:g}]"
+
+
+@dataclass(frozen=True)
+class Integers:
+    """An integer drawn uniformly from `low` … `high` (both included)."""
+
+    low: int
+    high: int
+
+    def draw(self, rng: np.random.Generator) -> int:
+        return int(rng.integers(self.low, self.high + 1))
+
+    def __str__(self) -> str:
+        return f"integer {self.low}…{self.high}"
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of a few values, each equally likely."""
+
+    values: tuple
+
+    def draw(self, rng: np.random.Generator):
+        return self.values[int(rng.integers(len(self.values)))]
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(map(str, self.values))
+
+
+OPTIMISER = {"lr": LogUniform(0.01, 0.5), "weight_decay": LogUniform(1e-5, 5e-2)}
+DISTILLATION = {"temperature": OneOf((1.0, 2.0, 4.0)), "ramp": Integers(0, 30)}
+SPACES: dict[str, dict] = {
+    "ce": {**OPTIMISER},
+    "ls": {**OPTIMISER, "label_smoothing": Uniform(0.05, 0.5)},
+    "short": {**OPTIMISER, **DISTILLATION, "w_short": Uniform(0.1, 0.9)},
+    "long": {
+        **OPTIMISER,
+        **DISTILLATION,
+        "w_long": Uniform(0.1, 0.9),
+        "lag": Integers(2, 30),
+        "long_mode": OneOf(("sliding", "phase")),
+    },
+    "lstsd": {
+        **OPTIMISER,
+        **DISTILLATION,
+        "w_long": Uniform(0.05, 0.9),
+        "w_short": Uniform(0.05, 0.9),
+        "lag": Integers(2, 30),
+        "long_mode": OneOf(("sliding", "phase")),
+    },
+    "snapshot": {
+        **OPTIMISER,
+        "snapshot_cycles": Integers(2, 6),
+        "snapshot_temperature": Uniform(1.0, 6.0),
+        "snapshot_teacher_weight": Uniform(0.25, 2.0),
+    },
+    "born_again": {**OPTIMISER, "born_again_weight": Uniform(0.2, 0.8), "born_again_temperature": Uniform(1.0, 4.0)},
+    "pskd": {**OPTIMISER, "pskd_alpha": Uniform(0.2, 0.95)},
+    "te": {
+        **OPTIMISER,
+        "te_decay": Uniform(0.3, 0.9),
+        "te_max_weight": LogUniform(1.0, 100.0),
+        "te_rampup": Uniform(0.1, 0.5),
+    },
+    "gce": {**OPTIMISER, "gce_q": Uniform(0.3, 1.0)},
+    "elr": {**OPTIMISER, "elr_lambda": LogUniform(0.3, 10.0), "elr_beta": Uniform(0.5, 0.99)},
+}
+TRIALS = Range(1, 10_000, integer=True)
+
+
+def _rng(method: str, seed: int) -> np.random.Generator:
+    """A generator of its own per method and search seed: adding a method changes no other's draws."""
+    digest = hashlib.sha256(f"{method}:{seed}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def candidates(method: str, base: Config, trials: int, seed: int = 0) -> list[Config]:
+    """`trials` settings for `method`: `base` first, then draws from `SPACES[method]` applied to it.
+
+    A draw that breaks a rule (w_long + w_short > 1, a lag or ramp not shorter than the run) is
+    drawn again, so every candidate is a valid Config; the same (method, base, trials, seed) give
+    the same candidates.
+    """
+    METHOD.check("method", method)
+    TRIALS.check("trials", trials)
+    if method not in SPACES:
+        raise ConfigError(f"method {method} has no search space; add it to tuning.SPACES")
+    rng, space = _rng(method, seed), SPACES[method]
+    out = [base.validate()]
+    while len(out) < trials:
+        draw = {name: dist.draw(rng) for name, dist in space.items()}
+        if draw.get("lag", 1) >= base.epochs or draw.get("ramp", 0) >= base.epochs:
+            continue  # a teacher that never arrives, a ramp that never ends: not a setting
+        try:
+            out.append(replace(base, **draw).validate())
+        except ConfigError:
+            continue  # e.g. w_long + w_short > 1
+    return out
+
+
+# -- the protocol ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class TuningResult:
+    """What `tune` found: every trial's score, each method's chosen setting, and the fresh runs."""
+
+    trials: pd.DataFrame  # one row per method × trial: the drawn values and the validation score
+    selected: dict[str, Config]  # method -> the chosen setting
+    fresh: pd.DataFrame  # one summary row per method × fresh seed (test accuracies read here)
+    base: Config
+    tuning_seeds: tuple[int, ...]
+    fresh_seeds: tuple[int, ...]
+
+
+def tune(
+    methods: list[str],
+    base: Config,
+    *,
+    trials: int = 24,
+    tuning_seeds: tuple[int, ...] = (0,),
+    fresh_seeds: tuple[int, ...] = (1000, 1001, 1002, 1003, 1004),
+    data=None,
+    store=None,
+    jobs: int = 1,
+    progress: bool = True,
+    search_seed: int = 0,
+) -> TuningResult:
+    """Tune every method with the same budget on validation, then test the winners on fresh seeds.
+
+    `base` is the starting setting (usually a preset); `data` defaults to `load_data(base)` and
+    must have a validation split. Seeds used to search and seeds used to report are disjoint.
+    """
+    if not methods:
+        raise ConfigError("methods must name at least one method; got none")
+    overlap = sorted(set(tuning_seeds) & set(fresh_seeds))
+    if overlap:
+        raise ConfigError(f"fresh_seeds must not be used in tuning; both hold {overlap}")
+    if not tuning_seeds or not fresh_seeds:
+        raise ConfigError("tuning_seeds and fresh_seeds must each hold at least one seed")
+    data = load_data(base) if data is None else data
+    if data.val is None:
+        raise ConfigError("tuning needs a validation split: set val_fraction > 0 (or pass data with a val part)")
+    search_data = replace(data, test=None)  # the search cannot read a test label: there is none
+
+    pool = {m: candidates(m, base, trials, search_seed) for m in methods}
+    labels = [(m, trial, s) for m in methods for trial in range(trials) for s in tuning_seeds]
+    tasks = [(m, pool[m][trial], s) for m, trial, s in labels]
+    outcomes = execute(tasks, search_data, store=store, jobs=jobs, progress=progress, desc="tuning")
+    rows = []
+    for (method, trial, seed), (summary, _) in zip(labels, outcomes, strict=True):
+        drawn = {name: getattr(pool[method][trial], name) for name in SPACES[method]}
+        rows.append({"method": method, "trial": trial, "seed": seed, **drawn, "score": summary["selected_val_acc"]})
+    frame = pd.DataFrame(rows)
+    # a diverged run scores NaN and loses; mean over tuning seeds, first trial wins ties
+    scores = frame.groupby(["method", "trial"], sort=False).score.mean().fillna(-math.inf)
+    selected = {m: pool[m][int(scores.loc[m].to_numpy().argmax())] for m in methods}
+
+    tasks = [(m, selected[m], s) for m in methods for s in fresh_seeds]
+    fresh = pd.DataFrame(
+        [summary for summary, _ in execute(tasks, data, store=store, jobs=jobs, progress=progress, desc="fresh seeds")]
+    )
+    return TuningResult(frame, selected, fresh, base, tuple(tuning_seeds), tuple(fresh_seeds))
+
+
+# -- reading the result ---------------------------------------------------------------------------------
+
+
+def interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """A t-interval for the mean of `values` (NaN for fewer than two values)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return math.nan, math.nan
+    sem = values.std(ddof=1) / math.sqrt(len(values))
+    if sem == 0:
+        return float(values.mean()), float(values.mean())
+    low, high = stats.t.interval(confidence, len(values) - 1, loc=values.mean(), scale=sem)
+    return float(low), float(high)
+
+
+def fresh_table(result: TuningResult, metric: str = "selected_test_acc") -> pd.DataFrame:
+    """Per method over the fresh seeds: mean, standard deviation and 95% interval of `metric`."""
+    rows = []
+    for method, part in result.fresh.groupby("method", sort=False):
+        values = part[metric].to_numpy(dtype=float)
+        low, high = interval(values)
+        rows.append(dict(method=method, mean=values.mean(), std=values.std(ddof=1), low=low, high=high, n=len(values)))
+    return pd.DataFrame(rows).set_index("method")
+
+
+def differences(result: TuningResult, reference: str = "lstsd", metric: str = "selected_test_acc") -> pd.DataFrame:
+    """`reference` minus each other method, paired by fresh seed: mean, 95% interval and a verdict
+    (`better`, `worse`, or `tie` when the interval holds 0)."""
+    table = result.fresh.pivot_table(index="seed", columns="method", values=metric)
+    if reference not in table:
+        raise ConfigError(f"reference must be one of the tuned methods ({', '.join(table.columns)}); got {reference!r}")
+    rows = []
+    for method in [m for m in result.selected if m != reference]:
+        gap = (table[reference] - table[method]).dropna().to_numpy()
+        low, high = interval(gap)
+        verdict = "tie" if not (low > 0 or high < 0) else ("better" if low > 0 else "worse")
+        rows.append(dict(method=method, difference=gap.mean(), low=low, high=high, verdict=verdict))
+    return pd.DataFrame(rows).set_index("method")
+
+
+def report(result: TuningResult, command: str = "") -> str:
+    """The result as markdown: protocol, spaces, chosen values, fresh-seed tables, differences."""
+    base = result.base
+    counts = result.trials.groupby("method", sort=False).trial.nunique()
+    lines = [
+        f"# Tuning: {base.dataset}, {base.model}, noise {base.noise:g} {base.noise_kind}",
+        "",
+        *([f"Command: `{command}`", ""] if command else []),
+        f"Protocol: {counts.iloc[0] if counts.nunique() == 1 else dict(counts)} trials per method "
+        f"(the preset first, then random draws), each trained with seed(s) "
+        f"{', '.join(map(str, result.tuning_seeds))} for {base.epochs} epochs and scored by validation accuracy "
+        f"at the epoch chosen on validation ({base.val_fraction:.0%} of the training set held out, noisy labels). "
+        f"The test split was removed from the data during the search. The chosen setting of each method was "
+        f"then trained with fresh seeds {', '.join(map(str, result.fresh_seeds))}; only those runs read the "
+        "test set.",
+        "",
+        "## Search spaces",
+        "",
+        "| method | trials | space |",
+        "|---|---|---|",
+    ]
+    for method in result.selected:
+        space = "; ".join(f"`{name}` {dist}" for name, dist in SPACES[method].items())
+        lines.append(f"| `{method}` | {counts[method]} | {space} |")
+    lines += ["", "## Chosen settings (best validation score)", "", "| method | score | setting |", "|---|---|---|"]
+    scores = result.trials.groupby(["method", "trial"], sort=False).score.mean()
+    for method, config in result.selected.items():
+        values = ", ".join(f"{name}={_short(getattr(config, name))}" for name in SPACES[method])
+        lines.append(f"| `{method}` | {scores.loc[method].max():.4f} | {values} |")
+    for metric, title in (
+        ("selected_test_acc", "Test accuracy at the epoch chosen on validation"),
+        ("final_test_acc", "Test accuracy after the last epoch"),
+    ):
+        table = fresh_table(result, metric)
+        lines += ["", f"## {title} (fresh seeds)", "", "| method | mean ± std | 95% interval | seeds |", "|---|---|---|---|"]
+        for method, r in table.iterrows():
+            lines.append(f"| `{method}` | {r['mean']:.4f} ± {r['std']:.4f} | [{r.low:.4f}, {r.high:.4f}] | {r.n} |")
+        if "lstsd" in result.selected and len(result.selected) > 1:
+            diff = differences(result, "lstsd", metric)
+            lines += ["", "LSTSD minus each method, paired by seed (95% interval; a tie when it holds 0):", ""]
+            lines += ["| method | LSTSD − method | 95% interval | verdict |", "|---|---|---|---|"]
+            for method, r in diff.iterrows():
+                lines.append(f"| `{method}` | {r.difference:+.4f} | [{r.low:+.4f}, {r.high:+.4f}] | {r.verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
