@@ -37,14 +37,16 @@ public operations, a few more small kernels for the same numbers up to float rou
 first axis runs over many samples at once in vector registers, where one along the last axis runs
 row by row: about 2 µs instead of 20 µs per call on a CPU.
 
-**Where it is used.** `SampleDistillation` (the `lstsd`, `short` and `long` methods) trains with
-this path; `losses.lstsd_loss` is what the chapters read and what the tests hold this module to
-(loss and gradient, for several C, τ, masks and top-k teachers). The reason is cost, measured on
-CPU with small C: `benchmarks/cost.py --loss-only` times a step's loss + backward on MNIST-1D
-(batch 128, C = 10, one thread) at about 85 µs for CE and 150 µs for LSTSD with this path,
-against about 220 µs for the per-step version before it; over whole epochs of the small cnn1d
-LSTSD costs about 3.5% more than CE (the README's Cost section). With large models, or large C,
-the loss is a small part of a step and either path would do.
+**Where it is used, and why.** `SampleDistillation` (the `lstsd`, `short` and `long` methods)
+trains with this path whenever a teacher has weight; `losses.lstsd_loss` is what the chapters read
+and what the tests hold this module to (loss, record and gradient, for several C, τ, masks and
+top-k teachers). The reason is cost, measured on a CPU with small C, where the loss is a visible
+part of a step: on MNIST-1D (batch 128, C = 10, one thread) a step's loss + backward takes about
+85 µs for CE and 150 µs for LSTSD on this path (`benchmarks/cost.py --loss-only`, the README's
+Cost section), while `lstsd_loss` computed from the buffer's teachers at every step took about
+1.4 times as long as this path (≈ 195 µs against ≈ 140 µs, the two timed in turn in one process).
+Over whole epochs of the small cnn1d, LSTSD costs about 3.5% more than CE. The larger the model,
+the smaller the loss's share of a step.
 """
 
 from __future__ import annotations
@@ -97,10 +99,15 @@ def mixture_table(mixture: Mixture) -> torch.Tensor:
 def fused_loss(
     logits: torch.Tensor, targets: torch.Tensor, columns: torch.Tensor, temperature: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The LSTSD loss from a batch's columns of `mixture_table` [2C + 2, B] (left as they are).
-    Returns (loss, log_q), log_q = log softmax(z / τ) detached [B, C], what the buffer records."""
+    """The LSTSD loss from a batch's columns of `mixture_table` [2C + 2, B], which it leaves as they
+    are. Returns (loss, log_q), log_q = log softmax(z / τ) detached [B, C], what the buffer records.
+
+    Equal to `losses.lstsd_loss` up to float rounding; while nobody teaches, call
+    `losses.plain_ce_loss` instead, which is CE bit for bit.
+    """
     weights, plogp, w_ce = columns.split([len(columns) - 2, 1, 1])  # [2C, B], [1, B], [1, B]
-    # a_i = [w_ce,i onehot(y_i) | t_i]: w_ce,i at row y_i, in a new tensor (out of place)
+    # a_i = [w_ce,i onehot(y_i) | t_i]: w_ce,i at row y_i. Out of place, into a new tensor: about
+    # 1 µs more per step than writing into `columns`, which may be the caller's table
     targets_a = weights.scatter(0, targets[None], w_ce)  # [2C, B]
     return _FusedLoss.apply(logits, targets_a, plogp, temperature)
 
