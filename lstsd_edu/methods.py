@@ -29,16 +29,8 @@ from torch import nn
 
 from .buffer import SnapshotBuffer
 from .errors import ConfigError, check_choice, check_range
-from .losses import (
-    kd_loss,
-    loss_columns,
-    mixture_loss,
-    per_sample_ce,
-    per_sample_kl,
-    plain_ce_loss,
-    soft_target_ce,
-    teacher_mixture,
-)
+from .fused import fused_loss, mixture_table, teacher_mixture
+from .losses import kd_loss, per_sample_ce, per_sample_kl, plain_ce_loss, soft_target_ce
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (x, y, index)
 
@@ -162,7 +154,7 @@ class SampleDistillation(Method):
     def columns(self, epoch: int, index: torch.Tensor) -> torch.Tensor:
         """The loss's per-sample constants for samples `index` at `epoch`, straight from the buffer."""
         mixture = teacher_mixture(self.buffer.teachers(epoch, index), *self.weights(epoch), self.temperature)
-        return loss_columns(mixture)  # [2C + 2, B]
+        return mixture_table(mixture)  # [2C + 2, B]
 
     def teaching(self, epoch: int) -> bool:
         """Whether any teacher can have weight at `epoch`: not before the first records (epoch 0)."""
@@ -181,7 +173,7 @@ class SampleDistillation(Method):
         else:
             # read before this step writes its records (per-step path)
             columns = self.table.index_select(1, index) if self.use_table else self.columns(epoch, index)
-            loss, log_q = mixture_loss(logits, y, columns, self.temperature)
+            loss, log_q = fused_loss(logits, y, columns, self.temperature)
         # the student at τ: a teacher for later epochs
         if self.use_table:
             self.taken.append((index, log_q))  # written by end_epoch, all at once
