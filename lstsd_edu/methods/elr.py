@@ -29,7 +29,7 @@ class EarlyLearningRegularization(Method):
         t_i ← β · t_i + (1 − β) · p̂_i                  whenever i is in a batch, before the loss reads t_i
         L   = 1/B Σ_i CE(z_i, y_i) + λ · 1/B Σ_i log(1 − ⟨p_i, t_i⟩)
 
-    t starts at 0 and is not bias-corrected, as in the authors' code: after n visits t_i sums to
+    t starts at 0 and is not bias-corrected, as in the authors' public code: after n visits t_i sums to
     1 − βⁿ, and at its first visit a sample's target is (1 − β) p̂_i, its own current prediction,
     scaled. Because t_i sums to at most 1 and every p_i,c ≤ 1 − ε, ⟨p_i, t_i⟩ ≤ 1 − ε and the log is
     finite; a class whose probability is clamped passes no gradient. The term is minimised by
