@@ -116,6 +116,16 @@ class Config:
     )
     te_max_weight: float = setting(30.0, "te: final weight of the consistency term", Range(0.0, 1e6), group="te")
     te_rampup: float = setting(80 / 300, "te: ramp-up length as a fraction of the epochs", PROBABILITY, group="te")
+    gce_q: float = setting(
+        0.7,
+        "gce: exponent q of the loss (1 − p_y^q) / q (q → 0: CE; q = 1: 1 − p_y, half the MAE)",
+        Range(0.0, 1.0, low_inclusive=False),
+        group="gce",
+    )
+    elr_lambda: float = setting(3.0, "elr: weight λ of the term log(1 − ⟨p, t⟩)", Range(0.0, 1e6), group="elr")
+    elr_beta: float = setting(
+        0.7, "elr: momentum β of each sample's target t", Range(0.0, 1.0, high_inclusive=False), group="elr"
+    )
     # -- where it runs ----------------------------------------------------------------------------
     device: str = setting("auto", "auto (cuda → mps → cpu), cpu, cuda or mps", DEVICE, group="run")
 

@@ -1,6 +1,7 @@
 """lstsd_edu.methods: the registry and interface; each peer's loss against a hand computation, the
 snapshot teacher's bookkeeping, Born-Again's fresh second generation, resume for every method,
-LSTSD's two ways of computing its loss, and `--methods all`."""
+LSTSD's two ways of computing its loss, `--methods all`, and the noisy-label baselines GCE and ELR
+(their losses, GCE's limits, ELR's per-sample targets) against hand computations."""
 
 import math
 
@@ -17,6 +18,8 @@ from lstsd_edu.experiments import preset
 from lstsd_edu.methods import (
     METHODS,
     BornAgain,
+    EarlyLearningRegularization,
+    GeneralizedCrossEntropy,
     ProgressiveSelfKD,
     SnapshotDistillation,
     TemporalEnsembling,
@@ -25,7 +28,7 @@ from lstsd_edu.methods import (
 from lstsd_edu.models import build_model
 from lstsd_edu.trainer import Trainer, seed_everything
 
-PEERS = ("snapshot", "born_again", "pskd", "te")
+PEERS = ("snapshot", "born_again", "pskd", "te", "gce", "elr")
 CPU = torch.device("cpu")
 
 # a hand-made batch: 2 samples, 3 classes
@@ -274,7 +277,7 @@ def test_resume_gives_the_same_history_as_training_straight(name, tmp_path):
 
 # -- one registry, one interface ------------------------------------------------------------------
 def test_one_registry_built_from_the_classes_names():
-    assert list(METHODS) == ["ce", "ls", "short", "long", "lstsd", "snapshot", "born_again", "pskd", "te"]
+    assert list(METHODS) == ["ce", "ls", "short", "long", "lstsd", "snapshot", "born_again", "pskd", "te", "gce", "elr"]
     assert all(cls.name == name for name, cls in METHODS.items())
     kinds = {name: type(build_method(name)) for name in PEERS}
     assert kinds == {
@@ -282,14 +285,18 @@ def test_one_registry_built_from_the_classes_names():
         "born_again": BornAgain,
         "pskd": ProgressiveSelfKD,
         "te": TemporalEnsembling,
+        "gce": GeneralizedCrossEntropy,
+        "elr": EarlyLearningRegularization,
     }
     assert {name: METHODS[name].extra_forward_passes for name in PEERS} == {
         "snapshot": 1,
         "born_again": 1,
         "pskd": 0,
         "te": 0,
+        "gce": 0,
+        "elr": 0,
     }
-    assert [name for name, cls in METHODS.items() if not cls.supports_ddp] == ["te"]
+    assert [name for name, cls in METHODS.items() if not cls.supports_ddp] == ["te", "elr"]
 
 
 def test_every_method_reads_its_own_settings_from_a_config():
@@ -303,6 +310,9 @@ def test_every_method_reads_its_own_settings_from_a_config():
         te_decay=0.7,
         te_max_weight=10.0,
         te_rampup=0.1,
+        gce_q=0.5,
+        elr_lambda=7.0,
+        elr_beta=0.9,
         w_long=0.2,
         w_short=0.6,
         lag=7,
@@ -316,6 +326,8 @@ def test_every_method_reads_its_own_settings_from_a_config():
     assert (built["born_again"].weight, built["born_again"].temperature) == (0.3, 2.0)
     assert built["pskd"].alpha == 0.5
     assert (built["te"].decay, built["te"].max_weight, built["te"].rampup) == (0.7, 10.0, 0.1)
+    assert built["gce"].q == 0.5
+    assert (built["elr"].weight, built["elr"].beta) == (7.0, 0.9)
     lstsd, short, long = built["lstsd"], built["short"], built["long"]
     assert (lstsd.w_long, lstsd.w_short, lstsd.lag, lstsd.ramp, lstsd.temperature) == (0.2, 0.6, 7, 3, 1.5)
     assert (short.w_long, short.w_short, short.lag) == (0.0, 0.6, 1)
@@ -331,6 +343,10 @@ def test_every_method_reads_its_own_settings_from_a_config():
         (dict(pskd_alpha=-0.1), "pskd_alpha"),
         (dict(te_decay=1.0), "te_decay"),
         (dict(label_smoothing=1.0), "label_smoothing"),
+        (dict(gce_q=0.0), "gce_q"),
+        (dict(gce_q=1.5), "gce_q"),
+        (dict(elr_lambda=-1.0), "elr_lambda"),
+        (dict(elr_beta=1.0), "elr_beta"),
     ],
 )
 def test_bad_method_settings_fail_early(overrides, parameter):
@@ -424,3 +440,102 @@ def test_the_ramp_grows_both_weights_linearly():
     )
     assert not method.teaching(0) and method.teaching(1)  # epoch 0 has no records to learn from
     assert lstsd(ramp=0).weights(0) == pytest.approx((0.4, 0.3))
+
+
+# -- the noisy-label baselines: GCE and ELR against hand computations -------------------------------
+def test_gce_loss_by_hand_and_its_gradient_is_ces_weighted_by_p_y_to_the_q():
+    p_y = softmax(Z)[torch.arange(2), Y]  # [B]
+    # L_q = (1 − p_y^q) / q, batch mean
+    assert_close(GeneralizedCrossEntropy(q=0.7).loss(Z, (X, Y, INDEX), 0), ((1 - p_y**0.7) / 0.7).mean())
+    z = Z.clone().requires_grad_(True)
+    GeneralizedCrossEntropy(q=0.7).loss(z, (X, Y, INDEX), 0).backward()
+    # ∂L_q/∂z_i = p_y,i^q · ∂CE_i/∂z_i = p_y,i^q · (softmax(z_i) − onehot(y_i)), over B
+    expected = p_y[:, None] ** 0.7 * (softmax(Z) - torch.eye(3)[Y]) / 2
+    assert_close(z.grad, expected)
+
+
+def test_gce_is_one_minus_p_y_at_q_one_and_tends_to_ce_as_q_tends_to_zero():
+    batch = (X, Y, INDEX)
+    p_y = softmax(Z)[torch.arange(2), Y]
+    assert_close(GeneralizedCrossEntropy(q=1.0).loss(Z, batch, 0), (1 - p_y).mean())  # MAE / 2
+    # (1 − e^{q log p}) / q = −log p − q (log p)² / 2 + O(q²): the gap to CE shrinks like q
+    gaps = [ce(Z, Y).mean() - GeneralizedCrossEntropy(q=q).loss(Z, batch, 0) for q in (1e-1, 1e-2, 1e-3)]
+    for q, gap in zip((1e-1, 1e-2, 1e-3), gaps, strict=True):
+        assert_close(gap / q, (torch.log(p_y) ** 2 / 2).mean(), rtol=0.1, atol=0)
+    assert_close(GeneralizedCrossEntropy(q=1e-7).loss(Z, batch, 0), ce(Z, Y).mean())
+
+
+def clamped(z, eps=1e-4):
+    """softmax(z) clamped to [ε, 1 − ε]."""
+    return softmax(z).clamp(eps, 1 - eps)
+
+
+def renormalised(z):
+    """The clamped softmax divided by its sum: ELR's p̂."""
+    p = clamped(z)
+    return p / p.sum(dim=1, keepdim=True)
+
+
+def elr_by_hand(z, y, t, lam):
+    """CE(z, y) + λ · 1/B Σ_i log(1 − ⟨p_i, t_i⟩), p the clamped softmax, t constant."""
+    return ce(z, y).mean() + lam * torch.log(1 - (clamped(z) * t).sum(dim=1)).mean()
+
+
+def test_elr_targets_are_per_sample_moving_averages_over_several_epochs():
+    method = EarlyLearningRegularization(weight=3.0, beta=0.7)
+    method.setup(num_samples=3, num_classes=3, device=CPU, epochs=3)
+    labels = torch.tensor([0, 2, 1])
+    # three epochs of batches of two samples, in different orders: each sample is seen twice
+    z0, z1, z2 = Z, Z.flip(1), 0.5 * Z
+    i0, i1, i2 = torch.tensor([0, 1]), torch.tensor([1, 2]), torch.tensor([2, 0])
+    # epoch 0: first visits of samples 0 and 1, t = 0 · 0.7 + 0.3 p̂
+    t0 = 0.3 * renormalised(z0)
+    assert_close(method.loss(z0, (X, labels[i0], i0), 0), elr_by_hand(z0, labels[i0], t0, 3.0))
+    # epoch 1: sample 1's second visit, sample 2's first
+    t1 = torch.stack([0.7 * 0.3 * renormalised(z0)[1], torch.zeros(3)]) + 0.3 * renormalised(z1)
+    assert_close(method.loss(z1, (X, labels[i1], i1), 1), elr_by_hand(z1, labels[i1], t1, 3.0))
+    # epoch 2: sample 2's second visit, sample 0's second; the gradient treats t as a constant
+    t2 = 0.7 * torch.stack([0.3 * renormalised(z1)[1], 0.3 * renormalised(z0)[0]]) + 0.3 * renormalised(z2)
+    z = z2.clone().requires_grad_(True)
+    loss = method.loss(z, (X, labels[i2], i2), 2)
+    assert_close(loss, elr_by_hand(z2, labels[i2], t2, 3.0))
+    z_hand = z2.clone().requires_grad_(True)
+    elr_by_hand(z_hand, labels[i2], t2, 3.0).backward()
+    loss.backward()
+    assert_close(z.grad, z_hand.grad)
+    # the state after the three epochs: sample 0 = t2[1], sample 1 = t1[0], sample 2 = t2[0]
+    assert_close(method.targets, torch.stack([t2[1], t1[0], t2[0]]))
+    assert method.state_bytes == 3 * 3 * 4  # N × C fp32
+
+
+def test_elr_first_visit_target_is_the_scaled_own_prediction_and_unseen_samples_have_none():
+    method = EarlyLearningRegularization(weight=3.0, beta=0.7)
+    method.setup(num_samples=3, num_classes=3, device=CPU, epochs=1)
+    index = torch.tensor([2, 0])
+    loss = method.loss(Z, (X, Y, index), 0)
+    # t starts at 0, no bias correction: at the first visit t = (1 − β) p̂, the step's own prediction
+    t = 0.3 * renormalised(Z)
+    assert_close(method.targets[index], t)
+    assert method.targets[1].eq(0).all()  # not in the batch: untouched
+    assert_close(loss, elr_by_hand(Z, Y, t, 3.0))
+
+
+def test_elr_clamp_keeps_the_log_finite_for_a_confident_prediction():
+    method = EarlyLearningRegularization(weight=2.0, beta=0.0)  # β = 0: t = p̂, summing to 1 at once
+    method.setup(num_samples=2, num_classes=3, device=CPU, epochs=1)
+    confident = torch.tensor([[30.0, 0.0, 0.0], [0.0, 0.0, 40.0]])  # softmax rounds to onehot in fp32
+    unclamped = softmax(confident)
+    assert torch.isinf(torch.log(1 - (unclamped * unclamped).sum(dim=1))).all()  # log 0 without the clamp
+    loss = method.loss(confident, (X, Y, INDEX), 0)
+    # p clamped to [1e-4, 1 − 1e-4]: ⟨p, p̂⟩ ≤ 1 − 1e-4
+    assert torch.isfinite(loss)
+    assert_close(method.targets, renormalised(confident))
+    assert_close(loss, elr_by_hand(confident, Y, renormalised(confident), 2.0))
+
+
+def test_elr_in_the_trainer_updates_every_sample_once_per_epoch():
+    trainer = toy_trainer(EarlyLearningRegularization(weight=3.0, beta=0.7), epochs=3)
+    trainer.fit()
+    # after n visits t sums to (1 − β) Σ_k<n β^k = 1 − βⁿ
+    sums = trainer.method.targets.sum(dim=1)
+    assert_close(sums, torch.full((64,), 1 - 0.7**3))

@@ -12,6 +12,8 @@ One file per method, one registry, `METHODS`, built from the classes' own `name`
     born_again        born_again.py    Born-Again Networks (a whole first training run teaches)
     pskd              pskd.py          progressive self-knowledge distillation
     te                te.py            Temporal Ensembling (per-sample moving average of predictions)
+    gce               gce.py           generalized cross-entropy (a noise-robust loss between CE and MAE)
+    elr               elr.py           early-learning regularization (held to a per-sample moving-average target)
 
 Each method reads its own settings from a `Config` (`from_config`); `build_method` validates the
 Config first, so every setting is checked once, in `Config.validate`.
@@ -25,6 +27,8 @@ from ..config import Config
 from ..errors import Choice
 from .base import Batch, CrossEntropy, LabelSmoothing, Method, cosine_schedule
 from .born_again import BornAgain
+from .elr import EarlyLearningRegularization
+from .gce import GeneralizedCrossEntropy
 from .lstsd import LSTSD, LongTerm, SampleDistillation, ShortTerm
 from .pskd import ProgressiveSelfKD
 from .snapshot import SnapshotDistillation
@@ -42,6 +46,8 @@ METHODS: dict[str, type[Method]] = {
         BornAgain,
         ProgressiveSelfKD,
         TemporalEnsembling,
+        GeneralizedCrossEntropy,
+        EarlyLearningRegularization,
     )
 }
 METHOD = Choice(tuple(METHODS))
@@ -62,6 +68,8 @@ __all__ = [
     "Batch",
     "BornAgain",
     "CrossEntropy",
+    "EarlyLearningRegularization",
+    "GeneralizedCrossEntropy",
     "LabelSmoothing",
     "LongTerm",
     "Method",
