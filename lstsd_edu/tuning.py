@@ -6,8 +6,9 @@
 A comparison is only as fair as the effort spent on each side of it. So every method gets
 
 1. **the same search**: `trials` settings each — its preset's values first, then random draws
-   from its own documented space (`SPACES`), which always includes the optimiser's learning
-   rate and weight decay (a well-regularised baseline is a different baseline);
+   from its own space (`Method.search_space`, declared beside the method; `space.py`), which
+   always includes the optimiser's learning rate and weight decay (a well-regularised baseline
+   is a different baseline);
 2. **the same judge**: each setting is trained with the tuning seeds on the training split and
    scored by its validation accuracy at the epoch chosen on validation (`selected_val_acc`, i.e.
    with early stopping), on labels with the same noise as the training labels. The test split is
@@ -38,105 +39,9 @@ from scipy import stats
 from .config import Config
 from .errors import ConfigError, Range
 from .experiments import load_data
-from .methods import METHOD
+from .methods import METHOD, METHODS
 from .runs import execute
 
-# -- search spaces ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LogUniform:
-    """A number drawn uniformly on a log scale between `low` and `high`."""
-
-    low: float
-    high: float
-
-    def draw(self, rng: np.random.Generator) -> float:
-        return float(np.exp(rng.uniform(np.log(self.low), np.log(self.high))))
-
-    def __str__(self) -> str:
-        return f"log-uniform [{self.low:g}, {self.high:g}]"
-
-
-@dataclass(frozen=True)
-class Uniform:
-    """A number drawn uniformly between `low` and `high`."""
-
-    low: float
-    high: float
-
-    def draw(self, rng: np.random.Generator) -> float:
-        return float(rng.uniform(self.low, self.high))
-
-    def __str__(self) -> str:
-        return f"uniform [{self.low:g}, {self.high:g}]"
-
-
-@dataclass(frozen=True)
-class Integers:
-    """An integer drawn uniformly from `low` … `high` (both included)."""
-
-    low: int
-    high: int
-
-    def draw(self, rng: np.random.Generator) -> int:
-        return int(rng.integers(self.low, self.high + 1))
-
-    def __str__(self) -> str:
-        return f"integer {self.low}…{self.high}"
-
-
-@dataclass(frozen=True)
-class OneOf:
-    """One of a few values, each equally likely."""
-
-    values: tuple
-
-    def draw(self, rng: np.random.Generator):
-        return self.values[int(rng.integers(len(self.values)))]
-
-    def __str__(self) -> str:
-        return "one of " + ", ".join(map(str, self.values))
-
-
-OPTIMISER = {"lr": LogUniform(0.01, 0.5), "weight_decay": LogUniform(1e-5, 5e-2)}
-DISTILLATION = {"temperature": OneOf((1.0, 2.0, 4.0)), "ramp": Integers(0, 30)}
-SPACES: dict[str, dict] = {
-    "ce": {**OPTIMISER},
-    "ls": {**OPTIMISER, "label_smoothing": Uniform(0.05, 0.5)},
-    "short": {**OPTIMISER, **DISTILLATION, "w_short": Uniform(0.1, 0.9)},
-    "long": {
-        **OPTIMISER,
-        **DISTILLATION,
-        "w_long": Uniform(0.1, 0.9),
-        "lag": Integers(2, 30),
-        "long_mode": OneOf(("sliding", "phase")),
-    },
-    "lstsd": {
-        **OPTIMISER,
-        **DISTILLATION,
-        "w_long": Uniform(0.05, 0.9),
-        "w_short": Uniform(0.05, 0.9),
-        "lag": Integers(2, 30),
-        "long_mode": OneOf(("sliding", "phase")),
-    },
-    "snapshot": {
-        **OPTIMISER,
-        "snapshot_cycles": Integers(2, 6),
-        "snapshot_temperature": Uniform(1.0, 6.0),
-        "snapshot_teacher_weight": Uniform(0.25, 2.0),
-    },
-    "born_again": {**OPTIMISER, "born_again_weight": Uniform(0.2, 0.8), "born_again_temperature": Uniform(1.0, 4.0)},
-    "pskd": {**OPTIMISER, "pskd_alpha": Uniform(0.2, 0.95)},
-    "te": {
-        **OPTIMISER,
-        "te_decay": Uniform(0.3, 0.9),
-        "te_max_weight": LogUniform(1.0, 100.0),
-        "te_rampup": Uniform(0.1, 0.5),
-    },
-    "gce": {**OPTIMISER, "gce_q": Uniform(0.3, 1.0)},
-    "elr": {**OPTIMISER, "elr_lambda": LogUniform(0.3, 10.0), "elr_beta": Uniform(0.5, 0.99)},
-}
 TRIALS = Range(1, 10_000, integer=True)
 
 
@@ -147,7 +52,7 @@ def _rng(method: str, seed: int) -> np.random.Generator:
 
 
 def candidates(method: str, base: Config, trials: int, seed: int = 0) -> list[Config]:
-    """`trials` settings for `method`: `base` first, then draws from `SPACES[method]` applied to it.
+    """`trials` settings for `method`: `base` first, then draws from the method's `search_space`.
 
     A draw that breaks a rule (w_long + w_short > 1, a lag or ramp not shorter than the run) is
     drawn again, so every candidate is a valid Config; the same (method, base, trials, seed) give
@@ -155,9 +60,7 @@ def candidates(method: str, base: Config, trials: int, seed: int = 0) -> list[Co
     """
     METHOD.check("method", method)
     TRIALS.check("trials", trials)
-    if method not in SPACES:
-        raise ConfigError(f"method {method} has no search space; add it to tuning.SPACES")
-    rng, space = _rng(method, seed), SPACES[method]
+    rng, space = _rng(method, seed), METHODS[method].search_space
     out = [base.validate()]
     while len(out) < trials:
         draw = {name: dist.draw(rng) for name, dist in space.items()}
@@ -221,7 +124,7 @@ def tune(
     outcomes = execute(tasks, search_data, store=store, jobs=jobs, progress=progress, desc="tuning")
     rows = []
     for (method, trial, seed), (summary, _) in zip(labels, outcomes, strict=True):
-        drawn = {name: getattr(pool[method][trial], name) for name in SPACES[method]}
+        drawn = {name: getattr(pool[method][trial], name) for name in METHODS[method].search_space}
         rows.append({"method": method, "trial": trial, "seed": seed, **drawn, "score": summary["selected_val_acc"]})
     frame = pd.DataFrame(rows)
     # a diverged run scores NaN and loses; mean over tuning seeds, first trial wins ties
@@ -297,19 +200,25 @@ def report(result: TuningResult, command: str = "") -> str:
         "|---|---|---|",
     ]
     for method in result.selected:
-        space = "; ".join(f"`{name}` {dist}" for name, dist in SPACES[method].items())
+        space = "; ".join(f"`{name}` {dist}" for name, dist in METHODS[method].search_space.items())
         lines.append(f"| `{method}` | {counts[method]} | {space} |")
     lines += ["", "## Chosen settings (best validation score)", "", "| method | score | setting |", "|---|---|---|"]
     scores = result.trials.groupby(["method", "trial"], sort=False).score.mean()
     for method, config in result.selected.items():
-        values = ", ".join(f"{name}={_short(getattr(config, name))}" for name in SPACES[method])
+        values = ", ".join(f"{name}={_short(getattr(config, name))}" for name in METHODS[method].search_space)
         lines.append(f"| `{method}` | {scores.loc[method].max():.4f} | {values} |")
     for metric, title in (
         ("selected_test_acc", "Test accuracy at the epoch chosen on validation"),
         ("final_test_acc", "Test accuracy after the last epoch"),
     ):
         table = fresh_table(result, metric)
-        lines += ["", f"## {title} (fresh seeds)", "", "| method | mean ± std | 95% interval | seeds |", "|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {title} (fresh seeds)",
+            "",
+            "| method | mean ± std | 95% interval | seeds |",
+            "|---|---|---|---|",
+        ]
         for method, r in table.iterrows():
             lines.append(f"| `{method}` | {r['mean']:.4f} ± {r['std']:.4f} | [{r.low:.4f}, {r.high:.4f}] | {r.n} |")
         if "lstsd" in result.selected and len(result.selected) > 1:

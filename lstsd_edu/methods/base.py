@@ -15,7 +15,8 @@ which under DDP are shared between ranks when an epoch ends and which diagnostic
 first, such as Born-Again's first generation, trains it here) and `model_seed(seed)`, the seed
 of the model it trains. A method builds itself from a `Config` (`from_config`), reading only its
 own settings, and says whether it can train on several ranks (`supports_ddp`) and how many
-forward passes it adds per step (`extra_forward_passes`).
+forward passes it adds per step (`extra_forward_passes`), and which of its settings a tuner
+should search, over which ranges (`search_space`, always including the optimiser's: `space.py`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from torch import nn
 
 from ..buffer import SnapshotBuffer
 from ..losses import per_sample_ce
+from ..space import OPTIMISER, Uniform
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (x, y, index)
 
@@ -46,6 +48,7 @@ class Method:
     name: ClassVar[str] = ""  # the registry key, e.g. "lstsd"
     supports_ddp: ClassVar[bool] = True  # False: its per-sample state is not shared between ranks
     extra_forward_passes: ClassVar[int] = 0  # forward passes per step beyond the student's own
+    search_space: ClassVar[dict] = OPTIMISER  # Config field -> distribution, what tuning.py searches
     buffer: SnapshotBuffer | None = None  # per-sample records, if the method keeps them
 
     @classmethod
@@ -117,6 +120,7 @@ class LabelSmoothing(Method):
     """CE against (1 − ε)·onehot(y) + ε/C (Szegedy et al., 2016); ε = `label_smoothing`, 0.1 by default."""
 
     name = "ls"
+    search_space = {**OPTIMISER, "label_smoothing": Uniform(0.05, 0.5)}
 
     def __init__(self, smoothing: float = 0.1) -> None:
         self.smoothing = smoothing

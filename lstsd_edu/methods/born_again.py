@@ -15,6 +15,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..losses import kd_loss, per_sample_ce
+from ..space import OPTIMISER, Uniform
 from .base import Batch
 from .model_teacher import ModelTeacher, frozen_copy
 
@@ -43,6 +44,7 @@ class BornAgain(ModelTeacher):
     """
 
     name = "born_again"
+    search_space = {**OPTIMISER, "born_again_weight": Uniform(0.2, 0.8), "born_again_temperature": Uniform(1.0, 4.0)}
     SEED_OFFSET = 10_000  # generation 2's seed is the run's seed + this
 
     def __init__(self, weight: float = 0.5, temperature: float = 1.0) -> None:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..losses import per_sample_ce
+from ..space import OPTIMISER, LogUniform, Uniform
 from .base import Batch, Method
 
 
@@ -61,6 +62,7 @@ class EarlyLearningRegularization(Method):
     """
 
     name = "elr"
+    search_space = {**OPTIMISER, "elr_lambda": LogUniform(0.3, 10.0), "elr_beta": Uniform(0.5, 0.99)}
     supports_ddp = False  # t is per rank: not shared under DDP
     CLAMP = 1e-4  # ε
     targets: torch.Tensor | None = None  # [N, C] t, allocated by setup

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..space import OPTIMISER, Uniform
 from .base import Batch, Method
 
 
@@ -42,6 +43,7 @@ class GeneralizedCrossEntropy(Method):
     """
 
     name = "gce"
+    search_space = {**OPTIMISER, "gce_q": Uniform(0.3, 1.0)}
 
     def __init__(self, q: float = 0.7) -> None:
         self.q = q

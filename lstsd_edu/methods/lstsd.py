@@ -40,7 +40,12 @@ from torch import nn
 from .. import fused as fused_path
 from ..buffer import SnapshotBuffer
 from ..losses import lstsd_loss, plain_ce_loss
+from ..space import OPTIMISER, Integers, OneOf, Uniform
 from .base import Batch, Method
+
+# what a tuner searches: the optimiser, the temperature and ramp, and each variant's own teachers
+DISTILLATION = {**OPTIMISER, "temperature": OneOf((1.0, 2.0, 4.0)), "ramp": Integers(0, 30)}
+LONG_TERM = {"lag": Integers(2, 30), "long_mode": OneOf(("sliding", "phase"))}
 
 
 class SampleDistillation(Method):
@@ -146,12 +151,14 @@ class LSTSD(SampleDistillation):
     """Both teachers: the method of the paper."""
 
     name = "lstsd"
+    search_space = {**DISTILLATION, "w_long": Uniform(0.05, 0.9), "w_short": Uniform(0.05, 0.9), **LONG_TERM}
 
 
 class ShortTerm(SampleDistillation):
     """Only the previous epoch teaches (weight `w_short`)."""
 
     name = "short"
+    search_space = {**DISTILLATION, "w_short": Uniform(0.1, 0.9)}
 
     @classmethod
     def from_config(cls, config) -> ShortTerm:
@@ -162,6 +169,7 @@ class LongTerm(SampleDistillation):
     """Only the epoch L back (or the previous phase's last epoch) teaches (weight `w_long`)."""
 
     name = "long"
+    search_space = {**DISTILLATION, "w_long": Uniform(0.1, 0.9), **LONG_TERM}
 
     @classmethod
     def from_config(cls, config) -> LongTerm:

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from ..buffer import SnapshotBuffer
 from ..errors import ConfigError
 from ..losses import soft_target_ce
+from ..space import OPTIMISER, Uniform
 from .base import Batch, Method
 
 
@@ -35,6 +36,7 @@ class ProgressiveSelfKD(Method):
     """
 
     name = "pskd"
+    search_space = {**OPTIMISER, "pskd_alpha": Uniform(0.2, 0.95)}
 
     def __init__(self, alpha: float = 0.8, epochs: int | None = None) -> None:
         self.alpha, self.epochs = alpha, epochs

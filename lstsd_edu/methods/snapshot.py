@@ -15,6 +15,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..losses import per_sample_ce, per_sample_kl
+from ..space import OPTIMISER, Integers, Uniform
 from .base import Batch
 from .model_teacher import ModelTeacher, frozen_copy
 
@@ -43,6 +44,12 @@ class SnapshotDistillation(ModelTeacher):
     """
 
     name = "snapshot"
+    search_space = {
+        **OPTIMISER,
+        "snapshot_cycles": Integers(2, 6),
+        "snapshot_temperature": Uniform(1.0, 6.0),
+        "snapshot_teacher_weight": Uniform(0.25, 2.0),
+    }
 
     def __init__(
         self,

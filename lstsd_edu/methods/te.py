@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..losses import per_sample_ce
+from ..space import OPTIMISER, LogUniform, Uniform
 from .base import Batch, Method
 
 
@@ -39,6 +40,12 @@ class TemporalEnsembling(Method):
     """
 
     name = "te"
+    search_space = {
+        **OPTIMISER,
+        "te_decay": Uniform(0.3, 0.9),
+        "te_max_weight": LogUniform(1.0, 100.0),
+        "te_rampup": Uniform(0.1, 0.5),
+    }
     supports_ddp = False  # Z and the update counts are per rank: not shared under DDP
     ensemble: torch.Tensor | None = None  # [N, C] Z, allocated by setup
     updates: torch.Tensor | None = None  # [N] n_i
