@@ -51,8 +51,9 @@ def _rng(method: str, seed: int) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def candidates(method: str, base: Config, trials: int, seed: int = 0) -> list[Config]:
-    """`trials` settings for `method`: `base` first, then draws from the method's `search_space`.
+def candidates(method: str, base: Config, trials: int, seed: int = 0, fixed: dict | None = None) -> list[Config]:
+    """`trials` settings for `method`: `base` first, then draws from the method's `search_space`;
+    the settings in `fixed` are set on `base` and left out of the search.
 
     A draw that breaks a rule (w_long + w_short > 1, a lag or ramp not shorter than the run) is
     drawn again, so every candidate is a valid Config; the same (method, base, trials, seed) give
@@ -60,7 +61,10 @@ def candidates(method: str, base: Config, trials: int, seed: int = 0) -> list[Co
     """
     METHOD.check("method", method)
     TRIALS.check("trials", trials)
-    rng, space = _rng(method, seed), METHODS[method].search_space
+    fixed = fixed or {}
+    base = replace(base, **fixed)
+    rng = _rng(method, seed)
+    space = {name: dist for name, dist in METHODS[method].search_space.items() if name not in fixed}
     out = [base.validate()]
     while len(out) < trials:
         draw = {name: dist.draw(rng) for name, dist in space.items()}
@@ -100,11 +104,13 @@ def tune(
     jobs: int = 1,
     progress: bool = True,
     search_seed: int = 0,
+    fixed: dict[str, dict] | None = None,
 ) -> TuningResult:
     """Tune every method with the same budget on validation, then test the winners on fresh seeds.
 
     `base` is the starting setting (usually a preset); `data` defaults to `load_data(base)` and
     must have a validation split. Seeds used to search and seeds used to report are disjoint.
+    `fixed` holds, per method, settings kept out of its search (e.g. {"lstsd": {"ramp": 0}}).
     """
     if not methods:
         raise ConfigError("methods must name at least one method; got none")
@@ -118,7 +124,8 @@ def tune(
         raise ConfigError("tuning needs a validation split: set val_fraction > 0 (or pass data with a val part)")
     search_data = replace(data, test=None)  # the search cannot read a test label: there is none
 
-    pool = {m: candidates(m, base, trials, search_seed) for m in methods}
+    fixed = fixed or {}
+    pool = {m: candidates(m, base, trials, search_seed, fixed.get(m)) for m in methods}
     labels = [(m, trial, s) for m in methods for trial in range(trials) for s in tuning_seeds]
     tasks = [(m, pool[m][trial], s) for m, trial, s in labels]
     outcomes = execute(tasks, search_data, store=store, jobs=jobs, progress=progress, desc="tuning")
