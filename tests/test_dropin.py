@@ -93,6 +93,47 @@ def test_a_plain_loop_trains_bit_for_bit_as_the_trainer(data):
     assert lstsd.epoch == epochs and (lstsd.buffer.stamp == torch.arange(epochs - 3, epochs)[:, None]).all()
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_under_bf16_autocast_on_cuda_the_loop_follows_the_trainer(data):
+    """On CUDA the Trainer trains under bf16 autocast; the same loop with the same autocast region
+    follows it (an MLP: no convolution whose backward may sum in another order)."""
+    epochs, batch_size, seed = 4, 64, 0
+    seed_everything(seed)
+    model = build_model("mlp", data.input_shape, C, width=32)
+    trainer = Trainer(
+        model, build_method("lstsd", **SETTINGS), data, epochs=epochs, batch_size=batch_size, seed=seed,
+        device="cuda", progress=False,
+    )  # fmt: skip
+    history = trainer.fit()
+
+    seed_everything(seed)
+    model = build_model("mlp", data.input_shape, C, width=32).cuda()
+    lstsd = LSTSDLoss(len(data.train), C, **SETTINGS, device="cuda")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    scheduler = cosine_schedule(optimizer, epochs * math.ceil(len(data.train) / batch_size))
+    order, train = torch.Generator().manual_seed(seed), data.train.to("cuda")
+    train_loss = []
+    for _ in range(epochs):
+        loss_sum = torch.zeros((), device="cuda")
+        for x, y, index in train.batches(batch_size, generator=order):
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                logits = model(x)
+                loss = lstsd(logits, y, index)
+            assert logits.dtype == torch.bfloat16 and loss.dtype == torch.float32
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.detach() * len(y)
+        lstsd.end_epoch()
+        train_loss.append(loss_sum.item() / len(data.train))
+
+    torch.testing.assert_close(train_loss, history.train_loss.tolist(), rtol=1e-5, atol=1e-6)
+    for mine, theirs in zip(model.state_dict().values(), trainer.model.state_dict().values()):
+        torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
+    assert torch.equal(lstsd.buffer.stamp, trainer.method.buffer.stamp)
+
+
 def shuffled_loader(x, y, batch_size, workers=2, seed=0):
     return DataLoader(
         WithIndex(TensorDataset(x, y)), batch_size=batch_size, shuffle=True, num_workers=workers,
