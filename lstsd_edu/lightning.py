@@ -20,7 +20,7 @@ LSTSD's epochs are Lightning's: `on_train_epoch_start` checks that they agree. A
 after an epoch's last step but before its end (validation runs there) resumes at the next epoch;
 the records of the saved epoch are all in it, and the callback closes that epoch first. Under a
 DDP strategy each rank's loss shares its records with the others when an epoch ends, as in the
-library's own DDP runs.
+library's own DDP runs, so every rank holds every sample's records.
 
 Lightning is imported here only, so the rest of the package never needs it
 (`pip install 'lstsd-edu[lightning]'`).

@@ -1,5 +1,6 @@
 """lstsd_edu.lightning: LSTSDCallback in a Lightning run records and trains exactly as LSTSDLoss in a
-plain loop over the same batches; its state resumes through Lightning's checkpoints."""
+plain loop over the same batches; its state resumes through Lightning's checkpoints; under DDP every rank
+holds every record."""
 
 from types import SimpleNamespace
 
@@ -149,3 +150,27 @@ def test_bad_settings_fail_when_the_callback_is_made():
         LSTSDCallback(N, C, lag=0)
     with pytest.raises(ConfigError, match=r"settings must be LSTSD's .* got device, lr"):
         LSTSDCallback(N, C, device="cpu", lr=0.1)
+
+
+class EveryRankWritesItsRecords(Classifier):
+    def on_train_end(self):
+        torch.save(
+            {"steps": len(self.losses), "stamp": self.lstsd.buffer.stamp, "values": self.lstsd.buffer.values},
+            self.trainer.default_root_dir + f"/rank{self.global_rank}.pt",
+        )
+
+
+def test_under_ddp_every_rank_gets_the_records_of_the_samples_the_others_trained_on(tmp_path):
+    """Two CPU processes (Lightning's ddp_spawn, gloo): each trains on its half of the samples
+    (Lightning's distributed sampler), and after each epoch both hold every sample's record."""
+    trainer = pl.Trainer(
+        max_epochs=3, accelerator="cpu", devices=2, strategy="ddp_spawn", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(tmp_path),
+        callbacks=[LSTSDCallback(N, C, **SETTINGS)],
+    )  # fmt: skip
+    trainer.fit(EveryRankWritesItsRecords(), loader())
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
+    assert [r["steps"] for r in ranks] == [3 * 4, 3 * 4]  # 25 samples a rank: batches of 8, 8, 8, 1
+    for r in ranks:
+        assert (r["stamp"] == torch.tensor([0, 1, 2])[:, None]).all()  # every sample, every epoch
+        assert torch.equal(r["values"], ranks[0]["values"])
