@@ -6,11 +6,14 @@ The pieces, in the order data flows through them:
     (buffer.SnapshotBuffer, losses.lstsd_loss)  ->  trainer.Trainer  ->  history DataFrames  ->  plots / widgets
 
 `experiments.train` runs all of it once, `experiments.compare` for several methods and seeds.
+In a training loop of your own, `dropin.LSTSDLoss` is the same method as a loss object (and
+`lightning.LSTSDCallback` hands it to a PyTorch Lightning module).
 """
 
 from .buffer import SnapshotBuffer, Teachers
 from .config import Config
 from .data import Dataset, TensorData, add_label_noise, load_dataset
+from .dropin import LSTSDLoss
 from .errors import ConfigError
 from .losses import lstsd_loss, per_sample_ce, per_sample_kl
 from .methods import METHODS, Method, SampleDistillation, build_method
@@ -23,6 +26,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "Dataset",
+    "LSTSDLoss",
     "Method",
     "SampleDistillation",
     "SnapshotBuffer",
