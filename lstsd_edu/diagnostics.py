@@ -21,7 +21,18 @@ label was flipped; `mislabel_auc` answers it with the ROC AUC per epoch (1.0 = e
 sample scores above every clean one, 0.5 = chance).
 
 `teacher_schedule` is the bookkeeping side: which epoch's record sits in which ring slot, and
-which slots the teachers are read from, computed by a real (one-sample) `SnapshotBuffer`.
+which slots the teachers are read from, computed by a real (one-sample) `SnapshotBuffer`;
+`milestones` names the epochs a figure marks: the short-term teacher arrives, the ramp ends, the
+long-term teacher arrives.
+
+`memorisation` asks the same question of any method, CE included, without a buffer: does the
+model predict a flipped training sample's given (wrong) label, or its true one? With
+`Trainer(..., diagnostics=True)` its three shares join the history every epoch.
+
+`seed_gain` turns per-seed differences (LSTSD − CE) into a mean, a spread and a 95 % interval, so
+that a grid of settings can show which gains are ties at this many seeds.
+
+The clean labels and the flip mask are used here for analysis only, never to choose anything.
 """
 
 from __future__ import annotations
@@ -29,12 +40,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
+from torch import nn
 
 from .buffer import SnapshotBuffer
 from .data import TensorData
+from .errors import ConfigError
 from .losses import per_sample_kl
+from .methods.lstsd import SampleDistillation
 
 SCORES = ("kl_long", "kl_short", "nll_long", "nll_short", "margin")
+MEMORISATION = ("flipped_as_given", "flipped_as_true", "clean_correct")  # `memorisation`'s keys
 
 
 @torch.no_grad()
@@ -169,3 +185,101 @@ def teacher_schedule(lag: int, mode: str = "sliding", epochs: int = 12) -> pd.Da
     frame = pd.DataFrame(rows)
     frame["holds"] = frame["holds"].astype("Int64")
     return frame
+
+
+def milestones(config) -> dict[str, int]:
+    """The 1-based history epochs a figure of LSTSD training marks, for `config`'s lag, long_mode,
+    ramp and epochs:
+
+        short   the short-term teacher arrives (the first epoch with a record of the one before: 2)
+        ramp    the ramp ends: the first epoch at full weight, w(e) = w · min(1, (e + 1) / ramp)
+                with e counted from 0, i.e. epoch `ramp` (absent without a ramp)
+        long    the long-term teacher arrives: sliding, epoch L + 1; phase, the first epoch of the
+                second phase
+
+    Each is found by asking the code that decides it (`SnapshotBuffer.short_epoch`,
+    `SnapshotBuffer.long_epoch`, `SampleDistillation.weights`), not by restating its rule. A
+    milestone that falls after the last epoch is left out.
+    """
+    buffer = SnapshotBuffer(1, 2, config.lag, config.long_mode)
+    method = SampleDistillation(1.0, 0.0, config.lag, config.long_mode, ramp=config.ramp)
+    epochs = range(config.epochs)  # 0-based, as the buffer and the method count
+    found = {
+        "short": next((e for e in epochs if buffer.short_epoch(e) >= 0), None),
+        "ramp": next((e for e in epochs if method.weights(e)[0] >= 1.0), None) if config.ramp else None,
+        "long": next((e for e in epochs if buffer.long_epoch(e) >= 0), None),
+    }
+    return {name: e + 1 for name, e in found.items() if e is not None}
+
+
+# ---------------------------------------------------------------------------------------------
+# Memorisation, for any method
+# ---------------------------------------------------------------------------------------------
+@torch.no_grad()
+def memorisation(model: nn.Module, train: TensorData, batch_size: int = 1024) -> dict[str, float]:
+    """What `model` (in eval mode, no gradients) predicts for the training samples:
+
+        flipped_as_given   share of the flipped samples predicted as their given (wrong) label:
+                           how much of the noise the model has memorised
+        flipped_as_true    share of the flipped samples predicted as their true label: the
+                           model sees through the noise
+        clean_correct      share of the clean samples predicted as their (correct) label
+
+    The flip mask and the true labels are the analysis's, never the training's: nothing is chosen
+    with them. A share with no sample to count is NaN. The model's train/eval mode is restored.
+    """
+    was_training = model.training
+    model.eval()
+    predicted = torch.cat([model(x).argmax(1) for x, _, _ in train.batches(batch_size, shuffle=False)])  # [N]
+    model.train(was_training)
+    flipped = train.flipped.to(predicted.device)  # [N] bool
+    as_given = predicted == train.y.to(predicted.device)
+    as_true = predicted == train.clean_y.to(predicted.device)
+
+    def share(hits: torch.Tensor) -> float:
+        return hits.float().mean().item() if hits.numel() else float("nan")
+
+    return {
+        "flipped_as_given": share(as_given[flipped]),
+        "flipped_as_true": share(as_true[flipped]),
+        "clean_correct": share(as_given[~flipped]),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Gains over seeds
+# ---------------------------------------------------------------------------------------------
+def seed_gain(runs: pd.DataFrame, by: list[str], value: str = "gain", confidence: float = 0.95) -> pd.DataFrame:
+    """Per group of `by` (e.g. one cell of a lag × weight grid): the mean over seeds of `value` (one
+    row per seed, e.g. LSTSD − CE test accuracy of the same seed), its spread and its interval.
+
+    Columns: the `by` columns, gain (the mean), spread (sample standard deviation over seeds),
+    seeds, low and high (the `confidence` t-interval of the mean), ratio = gain ÷ spread, and tie
+    (True where the interval holds 0: at this many seeds the sign of the gain is not known).
+    With no spread at all (every seed the same) the interval is the gain itself.
+    """
+    rows = []
+    for key, group in runs.groupby(list(by), sort=True):
+        gains = group[value].to_numpy(dtype=float)
+        n = len(gains)
+        if n < 2:
+            raise ConfigError(f"seeds must be at least 2 per cell to have a spread; got {n} for {dict(zip(by, key))}")
+        gain, spread = gains.mean(), gains.std(ddof=1)
+        if spread > 0:
+            low, high = stats.t.interval(confidence, n - 1, loc=gain, scale=spread / np.sqrt(n))
+        else:
+            low = high = gain
+        ratio = gain / spread if spread > 0 else (np.sign(gain) * np.inf if gain else 0.0)
+        rows.append(
+            {
+                **dict(zip(by, key)),
+                "gain": gain,
+                "spread": spread,
+                "seeds": n,
+                "low": low,
+                "high": high,
+                "ratio": ratio,
+                "tie": bool(low <= 0.0 <= high),
+            }
+        )
+    return pd.DataFrame(rows)

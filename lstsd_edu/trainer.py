@@ -20,8 +20,10 @@ What it does, and why:
   not have gives NaN. The history holds both; choosing an epoch is done on `val_acc`
   (`experiments.Run.summary`), never on `test_acc`.
 * **Diagnostics** (`diagnostics=True`): after each epoch, each sample's divergence from its
-  teachers is computed from the buffer (`diagnostics.epoch_divergences`). Off by default; when
-  off, nothing is computed.
+  teachers is computed from the buffer (`diagnostics.epoch_divergences`), and for every method
+  the history gains `flipped_as_given`, `flipped_as_true` and `clean_correct`
+  (`diagnostics.memorisation`: what the model predicts for the flipped and the clean training
+  samples). Off by default; when off, nothing is computed.
 
 `seconds` in the history is the wall time of the training part of the epoch (not evaluation),
 plus any training the method did elsewhere for that epoch of its budget (`Method.prior_seconds`):
@@ -44,6 +46,7 @@ from tqdm.auto import tqdm
 from .config import check_setting
 from .data import Dataset, TensorData
 from .device import DEVICES, get_device, seed_everything
+from .diagnostics import MEMORISATION, memorisation
 from .distributed import Replicas
 from .errors import ConfigError
 from .methods.base import Method
@@ -156,6 +159,8 @@ class Trainer:
             test_acc=test_acc,
             seconds=seconds,
         )
+        if self.diagnostics:  # any method, CE included: how much of the label noise it predicts
+            row.update(memorisation(self.model, self.data.train, self.eval_batch_size))
         if self.diagnostics and self.method.buffer is not None:
             from .diagnostics import epoch_divergences
 
@@ -190,7 +195,7 @@ class Trainer:
     @property
     def history(self) -> pd.DataFrame:
         columns = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc", "seconds"]
-        return pd.DataFrame(self.rows, columns=columns)
+        return pd.DataFrame(self.rows, columns=columns + (list(MEMORISATION) if self.diagnostics else []))
 
     @property
     def divergences(self) -> pd.DataFrame:

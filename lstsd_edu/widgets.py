@@ -17,28 +17,38 @@ and check what changed. Sliders use `continuous_update=False`: a view updates wh
 released, not on every pixel of a drag. Figures are drawn with the inline backend (no ipympl) and
 closed after display, so nothing is shown twice.
 
+A widget needs a running kernel; a notebook read on the web has none. So a chapter leaves a
+static picture of the view's current state under the widget cell:
+
+    view = Playground()
+    view                                 # the live widget (needs a kernel)
+    view.snapshot()                      # a PNG of what it shows now, kept in the notebook
+
     ScheduleView()                       01: the buffer's ring of slots for a lag and a mode
     DivergenceExplorer(divergences)      04: per-sample divergences, epoch slider, sample choice
-    Playground(config)                   05: retrain LSTSD live against the CE baseline
+    Playground()                         05: retrain CE and LSTSD live; `seed_map` over seeds
 """
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import replace
 from functools import lru_cache
+from pathlib import Path
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import clear_output, display
+import torch
+from IPython.display import Image, clear_output, display
 
 from .buffer import buffer_bytes
 from .data import Dataset, load_dataset
-from .diagnostics import SCORES, mislabel_auc, teacher_schedule
-from .errors import ConfigError
-from .experiments import Config, selection, train
-from .plots import explorer_figure, schedule_figure, training_figure
+from .diagnostics import SCORES, milestones, mislabel_auc, seed_gain, teacher_schedule
+from .errors import ConfigError, check_choice
+from .experiments import Config, fast_mode, preset, selection, train
+from .plots import explorer_figure, memorisation_figure, schedule_figure
 
 WIDE = widgets.Layout(width="320px")
 STYLE = {"description_width": "110px"}
@@ -85,6 +95,21 @@ class View:
 
     def _changed(self, change) -> None:
         self.update()
+
+    def snapshot(self, path: str | Path | None = None, dpi: int = 100) -> Image:
+        """The figure the view shows now, as a PNG image (`IPython.display.Image`).
+
+        Left as a cell's output under the widget, it is what a reader without a kernel sees (a
+        notebook on the web); it needs no front end, so it renders in tests and in nbconvert too.
+        With `path`, the PNG is also written there.
+        """
+        if self.figure is None:
+            raise ConfigError("snapshot needs a figure; the view has none yet (see view.table for why)")
+        png = io.BytesIO()
+        self.figure.savefig(png, format="png", dpi=dpi, bbox_inches="tight")
+        if path is not None:
+            Path(path).write_bytes(png.getvalue())
+        return Image(data=png.getvalue(), format="png")
 
     def _ipython_display_(self) -> None:
         display(self.widget)
@@ -147,13 +172,18 @@ class DivergenceExplorer(View):
     """Epoch slider, sample number and score over `Trainer.divergences` (see `explorer_figure`).
 
     The table shows the chosen sample at the chosen epoch, and each score's mislabel ROC AUC at
-    that epoch.
+    that epoch. `milestones` (from `diagnostics.milestones(config)`) are marked over the epochs.
     """
 
     def __init__(
-        self, divergences: pd.DataFrame, sample: int | None = None, epoch: int | None = None, score: str = "nll_long"
+        self,
+        divergences: pd.DataFrame,
+        sample: int | None = None,
+        epoch: int | None = None,
+        score: str = "nll_long",
+        milestones: dict[str, int] | None = None,
     ) -> None:
-        self.divergences = divergences
+        self.divergences, self.milestones = divergences, milestones
         self.auc = mislabel_auc(divergences)
         epochs = sorted(divergences.epoch.unique())
         flipped = divergences.loc[divergences.flipped, "index"]
@@ -185,61 +215,112 @@ class DivergenceExplorer(View):
         html = _html_table(self.result, f"sample {sample} at epoch {epoch}") + _html_table(
             auc, "mislabel ROC AUC at this epoch"
         )
-        return explorer_figure(frame, epoch, sample, score), html
+        return explorer_figure(frame, epoch, sample, score, self.milestones), html
 
 
 # ---------------------------------------------------------------------------------------------
 # 05 — the playground
 # ---------------------------------------------------------------------------------------------
+PLAYGROUND_TRAIN_SIZE = 2000  # training samples the playground's own setting trains on
+
+
+def playground_config() -> Config:
+    """The playground's own setting: 30 %-noisy MNIST-1D, the preset's 1-D CNN, 30 epochs, lag 8,
+    ramp 8 (on the first `PLAYGROUND_TRAIN_SIZE` training samples, see `Playground`).
+
+    Chosen by measuring, so that the effect shows at once and a slider change retrains in seconds
+    on one CPU core: on 2,000 samples CE memorises the flipped labels (train accuracy near 1) and
+    its test accuracy falls from its epoch chosen on validation to its last, while LSTSD's does
+    not. In fast mode (`experiments.fast_mode`) it is the preset's short run instead.
+    """
+    if fast_mode():  # the preset's few epochs, lag and ramp shrunk to fit
+        return preset("mnist1d", noise=0.3)
+    return preset("mnist1d", noise=0.3, epochs=30, lag=8, ramp=8)
+
+
 @lru_cache(maxsize=8)
-def _dataset(name: str, noise: float, noise_kind: str, val_fraction: float) -> Dataset:
-    return load_dataset(name, noise, noise_kind, val_fraction=val_fraction)
+def _dataset(name: str, noise: float, noise_kind: str, val_fraction: float, train_size: int | None) -> Dataset:
+    data = load_dataset(name, noise, noise_kind, val_fraction=val_fraction)
+    if train_size is not None and train_size < len(data.train):  # the set's order is already random
+        data = replace(data, train=data.train.subset(torch.arange(train_size)))
+    return data
 
 
 @lru_cache(maxsize=512)
-def train_history(method: str, config: Config, seed: int = 0) -> pd.DataFrame:
-    """History of one run, cached by (method, config, seed): a setting seen before is instant.
+def train_history(method: str, config: Config, seed: int = 0, train_size: int | None = None) -> pd.DataFrame:
+    """History of one run (with the memorisation columns: `diagnostics=True`), cached by (method,
+    config, seed, train_size): a setting seen before is instant. `train_size` keeps the first
+    that many training samples (None: all).
 
     `Config` is a frozen dataclass, so it is its own cache key.
     """
-    data = _dataset(config.dataset, config.noise, config.noise_kind, config.val_fraction)
-    return train(method, config, seed, data=data).history.assign(method=method, seed=seed)
+    data = _dataset(config.dataset, config.noise, config.noise_kind, config.val_fraction, train_size)
+    run = train(method, config, seed, data=data, diagnostics=True)
+    return run.history.assign(method=method, seed=seed)
 
 
 def _summary(history: pd.DataFrame) -> dict:
     chosen = selection(history)
     return dict(
         method=history.method.iloc[0],
+        selected_epoch=chosen["selected_epoch"],
         selected_test_acc=chosen["selected_test_acc"],
         final_test_acc=chosen["final_test_acc"],
         final_train_acc=history.train_acc.iloc[-1],
+        final_flipped_as_given=history.flipped_as_given.iloc[-1],
     )
 
 
 class Playground(View):
-    """Sliders for lag, long weight, short weight, temperature and noise rate; each change trains
-    LSTSD on `config` with those settings (or finds the run in the cache) and draws it against
-    plain CE trained on the same data.
+    """Sliders for lag, long weight, short weight, temperature, ramp, epochs and noise rate; each
+    change trains CE and LSTSD with those settings (or finds the runs in the cache) and draws
+    `memorisation_figure`: how much of the label noise each model predicts, and its test accuracy,
+    with the teachers' milestones.
 
-    `result` is a one-row-per-method frame (test accuracy at the epoch chosen on validation and
-    at the last epoch, final train accuracy);
-    `retrained` says whether the last update had to train. `sweep` fills the same cache.
+    `config` None: the playground's own setting (`playground_config()`) on the first
+    `PLAYGROUND_TRAIN_SIZE` training samples, unless `train_size` says otherwise (None with a
+    config of your own: all of them). The lag slider stays below the epochs slider (a lag at
+    or past the run length means no long-term teacher ever appears) and the ramp at most at it:
+    moving epochs moves their limits.
+
+    `result` is a one-row-per-method frame (the epoch chosen on validation and its test accuracy,
+    the last epoch's test accuracy, train accuracy and share of flipped samples predicted as
+    their given label); `retrained` says whether the last update had to train. CE does not
+    depend on LSTSD's settings, so moving them retrains LSTSD only. `sweep` and `seed_map` fill
+    the same cache.
     """
 
-    def __init__(self, config: Config, seed: int = 0) -> None:
-        self.config, self.seed = config.validate(), seed
+    LSTSD_SETTINGS = ("lag", "w_long", "w_short", "temperature", "long_mode", "ramp")
+
+    def __init__(self, config: Config | None = None, seed: int = 0, train_size: int | None = None) -> None:
+        if config is None:
+            config, train_size = playground_config(), train_size or PLAYGROUND_TRAIN_SIZE
+        self.config, self.seed, self.train_size = config.validate(), seed, train_size
         self.retrained = False
+        self._holding = False  # True while epochs moves the limits of lag and ramp
         super().__init__(
             {
-                # up to the run length or twice the default lag, whichever is longer (a lag at or past
-                # the run length means no long-term teacher ever appears: worth seeing once)
-                "lag": _slider(widgets.IntSlider, "lag", config.lag, 1, max(config.epochs, 2 * config.lag), 1),
+                "lag": _slider(widgets.IntSlider, "lag", config.lag, 1, max(1, config.epochs - 1), 1),
                 "w_long": _slider(widgets.FloatSlider, "long weight", config.w_long, 0.0, 1.0, 0.05),
                 "w_short": _slider(widgets.FloatSlider, "short weight", config.w_short, 0.0, 1.0, 0.05),
                 "temperature": _slider(widgets.FloatSlider, "temperature", config.temperature, 0.5, 8.0, 0.5),
+                "ramp": _slider(widgets.IntSlider, "ramp", config.ramp, 0, config.epochs, 1),
+                "epochs": _slider(widgets.IntSlider, "epochs", config.epochs, 2, max(60, config.epochs), 1),
                 "noise": _slider(widgets.FloatSlider, "noise rate", config.noise, 0.0, 0.8, 0.05),
             }
         )
+
+    def _changed(self, change) -> None:
+        if self._holding:  # a limit moved a value: the update after it sees the new value
+            return
+        if change.owner is self.sliders["epochs"]:
+            self._holding = True
+            try:
+                self.sliders["lag"].max = max(1, change.new - 1)
+                self.sliders["ramp"].max = change.new
+            finally:
+                self._holding = False
+        self.update()
 
     def settings(self, **values) -> Config:
         """`config` with the sliders' values (validated: raises ConfigError)."""
@@ -247,12 +328,15 @@ class Playground(View):
 
     def baseline(self, config: Config) -> Config:
         """The CE run for `config`: LSTSD's own settings reset, so that all share one cache entry."""
-        own = ("lag", "w_long", "w_short", "temperature", "long_mode", "ramp")
-        return replace(config, **{name: getattr(self.config, name) for name in own})
+        return replace(config, **{name: getattr(self.config, name) for name in self.LSTSD_SETTINGS})
 
-    def histories(self, config: Config) -> pd.DataFrame:
+    def histories(self, config: Config, seed: int | None = None) -> pd.DataFrame:
+        seed = self.seed if seed is None else seed
         before = train_history.cache_info().misses
-        runs = [train_history("ce", self.baseline(config), self.seed), train_history("lstsd", config, self.seed)]
+        runs = [
+            train_history("ce", self.baseline(config), seed, self.train_size),
+            train_history("lstsd", config, seed, self.train_size),
+        ]
         self.retrained = train_history.cache_info().misses > before
         return pd.concat(runs, ignore_index=True)
 
@@ -266,11 +350,13 @@ class Playground(View):
         self.result = pd.DataFrame([_summary(h) for _, h in history.groupby("method", sort=False)])
         setting = (
             f"lag {config.lag}, w_long {config.w_long:g}, w_short {config.w_short:g}, "
-            f"τ {config.temperature:g}, noise {config.noise:g}"
+            f"τ {config.temperature:g}, ramp {config.ramp}, noise {config.noise:g}"
         )
-        gain = self.result.final_test_acc.iloc[1] - self.result.final_test_acc.iloc[0]
-        html = _html_table(self.result, f"{setting}: LSTSD − CE, final test accuracy {gain:+.3f}")
-        return training_figure(history, f"{setting} ({config.epochs} epochs)"), html
+        gain = self.result.selected_test_acc.iloc[1] - self.result.selected_test_acc.iloc[0]
+        html = _html_table(self.result, f"{setting}: LSTSD − CE, test accuracy at the chosen epoch {gain:+.3f}")
+        samples = f"{self.train_size:,} training samples, " if self.train_size else ""
+        title = f"{setting} ({samples}{config.epochs} epochs, seed {self.seed})"
+        return memorisation_figure(history, milestones(config), title), html
 
     def sweep(self, lags: list[int], long_weights: list[float], **fixed) -> pd.DataFrame:
         """Train LSTSD on the lag × long-weight grid (other settings from `config`, or `fixed`).
@@ -280,7 +366,7 @@ class Playground(View):
         whose weights sum above 1 are left out.
         """
         base = replace(self.config, **fixed)
-        ce = _summary(train_history("ce", self.baseline(base), self.seed))
+        ce = _summary(train_history("ce", self.baseline(base), self.seed, self.train_size))
         rows = []
         for lag in lags:
             for w_long in long_weights:
@@ -288,7 +374,7 @@ class Playground(View):
                     config = replace(base, lag=lag, w_long=w_long).validate()
                 except ConfigError:
                     continue
-                summary = _summary(train_history("lstsd", config, self.seed))
+                summary = _summary(train_history("lstsd", config, self.seed, self.train_size))
                 rows.append(
                     dict(
                         lag=lag,
@@ -299,3 +385,44 @@ class Playground(View):
                     )
                 )
         return pd.DataFrame(rows)
+
+    def seed_map(
+        self,
+        lags: list[int],
+        weights: list[float],
+        seeds: list[int] = (0, 1, 2),
+        weight: str = "w_long",
+        progress: bool = True,
+        **fixed,
+    ) -> pd.DataFrame:
+        """LSTSD − CE over `seeds` for every cell of the lag × `weight` grid (`w_long` or
+        `w_short`; other settings from `config`, or `fixed`), for `plots.seed_map_figure`.
+
+        Each seed's LSTSD run is compared with the CE run of the same seed, on the test accuracy
+        at the epoch each run chose on validation. One row per cell: lag, `weight`, the columns of
+        `diagnostics.seed_gain` (gain, spread, seeds, low, high, ratio, tie) and the means over
+        seeds `ce` and `lstsd`. Cells whose weights sum above 1 are left out.
+        """
+        from tqdm.auto import tqdm
+
+        check_choice("weight", weight, ("w_long", "w_short"))
+        seeds = list(seeds)
+        if len(set(seeds)) < 2:
+            raise ConfigError(f"seeds must name at least 2 different seeds, to have a spread; got {seeds}")
+        base = replace(self.config, **fixed)
+        cells = []
+        for lag in lags:
+            for value in weights:
+                try:
+                    cells.append(replace(base, lag=lag, **{weight: value}).validate())
+                except ConfigError:
+                    continue
+        tasks = [(config, seed) for config in cells for seed in seeds]
+        rows = []
+        for config, seed in tqdm(tasks, desc="seed map", disable=not progress, leave=False):
+            ce = _summary(train_history("ce", self.baseline(config), seed, self.train_size))["selected_test_acc"]
+            lstsd = _summary(train_history("lstsd", config, seed, self.train_size))["selected_test_acc"]
+            rows.append({"lag": config.lag, weight: getattr(config, weight), "seed": seed, "ce": ce, "lstsd": lstsd})
+        runs = pd.DataFrame(rows).assign(gain=lambda r: r.lstsd - r.ce)
+        means = runs.groupby(["lag", weight], as_index=False)[["ce", "lstsd"]].mean()
+        return seed_gain(runs, ["lag", weight]).merge(means, on=["lag", weight])

@@ -64,6 +64,8 @@ def divergence_frame(samples=40, epochs=6, lag=2, seed=0) -> pd.DataFrame:
                 "nll_short": np.where(epoch > 1, 0.5 + 1.5 * flipped + rng.normal(0, 0.5, samples), np.nan),
                 "margin": rng.normal(0, 1, samples) + 2.0 * flipped,
                 "student_agrees": ~flipped & (rng.uniform(size=samples) < 0.8),
+                "long_agrees": (epoch > lag) & ~flipped,
+                "short_agrees": (epoch > 1) & ~flipped & (rng.uniform(size=samples) < 0.9),
             }
         )
         frames.append(frame)
@@ -123,25 +125,48 @@ def test_probabilities_figure_has_a_bar_per_class_and_temperature():
     assert len(fig.axes[0].patches) >= 10
 
 
-def test_explorer_figure_marks_the_chosen_sample_and_epoch():
+def test_explorer_figure_has_one_panel_per_question_and_no_twin_axes():
     d = divergence_frame()
-    fig = plots.explorer_figure(d, epoch=4, sample=8, score="nll_long")
-    left, middle, right = fig.axes[:3]
-    assert "epoch 4" in left.get_title()
-    assert "sample 8" in right.get_title() and "flipped" in right.get_title()
-    assert right.lines[-1].get_xdata()[0] == 4  # the epoch cursor
-    kl_long = right.lines[0]
-    np.testing.assert_allclose(kl_long.get_xdata(), np.arange(1, 7))
-    cursor = [line for line in middle.lines if line.get_label() == "sample 8"]
-    expected = d[(d.epoch == 4) & (d["index"] == 8)].nll_long.iloc[0]
-    assert cursor and cursor[0].get_xdata()[0] == pytest.approx(expected)
+    fig = plots.explorer_figure(d, epoch=4, sample=8, score="nll_long", milestones={"short": 2, "long": 3})
+    assert len(fig.axes) == 3  # histogram, the sample's score, who agrees: no twin axes
+    hist, score, agree = fig.axes
+    # the histogram: both groups, shared bins, the sample's value, a visible legend
+    assert "epoch 4" in hist.get_title() and "nll_long" in hist.get_title()
+    now = d[d.epoch == 4]
+    assert len(hist.patches) == 80  # 40 shared bins for each group
+    for group in (hist.patches[:40], hist.patches[40:]):  # each group's bars sum to 1
+        assert sum(bar.get_height() for bar in group) == pytest.approx(1.0)
+    assert [bar.get_x() for bar in hist.patches[:40]] == [bar.get_x() for bar in hist.patches[40:]]
+    cursor = [line for line in hist.lines if line.get_label() == "sample 8"]
+    assert cursor and cursor[0].get_xdata()[0] == pytest.approx(now[now["index"] == 8].nll_long.iloc[0])
+    legend = [text.get_text() for text in hist.get_legend().get_texts()]
+    assert legend == ["clean (30)", "flipped (10)", "sample 8"]
+    # the sample over the epochs, next to the groups' medians, a line at the chosen epoch
+    assert "sample 8" in score.get_title() and "flipped" in score.get_title()
+    mine = next(line for line in score.lines if line.get_label() == "sample 8")
+    np.testing.assert_allclose(mine.get_xdata(), np.arange(1, 7))
+    assert [line.get_xdata()[0] for line in score.lines if line.get_label() == "epoch 4"] == [4]
+    assert {"clean, median", "flipped, median"} <= {line.get_label() for line in score.lines}
+    assert score.get_legend() is not None
+    milestone_lines = [line.get_xdata()[0] for line in score.lines if line.get_label() == "_milestone"]
+    assert milestone_lines == [2, 3]
+    # who predicts the given label: the student and both teachers, none before its record exists
+    assert [t.get_text() for t in agree.get_yticklabels()] == ["student", "short-term teacher", "long-term teacher"]
+    marks = np.concatenate([c.get_offsets() for c in agree.collections if len(c.get_offsets())])
+    long_row = marks[marks[:, 1] == 2]
+    assert long_row[:, 0].min() == 3  # lag 2: the long-term teacher's first record is at epoch 3
 
 
 def test_explorer_figure_copes_with_epochs_without_teachers():
     d = divergence_frame()
     fig = plots.explorer_figure(d, epoch=1, sample=3, score="kl_long")  # no teacher at epoch 1
-    assert "no sample has both teachers yet" in [t.get_text() for t in fig.axes[0].texts]
-    assert any("no kl_long yet" in t.get_text() for t in fig.axes[1].texts)
+    assert any("no kl_long yet" in t.get_text() for t in fig.axes[0].texts)
+    assert fig.axes[1].get_yscale() == "log"
+
+
+def test_explorer_figure_draws_kl_scores_on_log_axes():
+    fig = plots.explorer_figure(divergence_frame(), epoch=5, sample=3, score="kl_short")
+    assert fig.axes[0].get_xscale() == "log" and fig.axes[1].get_yscale() == "log"
 
 
 def test_score_over_epochs_and_auc_figures():
@@ -276,6 +301,203 @@ def test_accuracy_cost_figure_one_panel_per_setting():
     ).set_index("method")
     fig = accuracy_cost_figure(t)
     assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
-    assert [text.get_text() for text in fig.axes[0].texts] == ["ce", "lstsd", "snapshot"]
+    assert not fig.axes[0].texts  # no labels at the points: they would cover one another
+    legend = fig.axes[-1].get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["ce", "lstsd", "snapshot"]
+    colours = [matplotlib.colors.to_hex(h.get_color()) for h in legend.legend_handles]
+    assert colours == [plots.method_colour(m).lower() for m in ("ce", "lstsd", "snapshot")]
     single = accuracy_cost_figure(t[t.setting == "a"].drop(columns="setting"), title="one")
     assert len(single.axes) == 1 and single.axes[0].get_title() == "one"
+
+
+# ---------------------------------------------------------------------------------------------
+# One colour per method; legends beside the axes
+# ---------------------------------------------------------------------------------------------
+def test_every_method_has_a_colour_of_its_own():
+    from lstsd_edu.methods import METHODS
+
+    assert set(plots.METHOD_COLOURS) == set(METHODS)
+    colours = [matplotlib.colors.to_hex(c) for c in plots.METHOD_COLOURS.values()]
+    assert len(set(colours)) == len(colours)
+    assert plots.method_colour("ce") == "#404040"  # a neutral dark grey
+    r, g, b = matplotlib.colors.to_rgb(plots.method_colour("lstsd"))
+    assert r > 0.8 and max(r, g, b) - min(r, g, b) > 0.7  # the most saturated: the most salient
+    # a name outside the registry gets the same colour every time, not one of the methods'
+    assert plots.method_colour("ce, wd 1e-3") == plots.method_colour("ce, wd 1e-3")
+    assert plots.method_colour("ce, wd 1e-3") not in plots.METHOD_COLOURS.values()
+
+
+def line_colours(ax) -> dict[str, str]:
+    return {
+        line.get_label(): matplotlib.colors.to_hex(line.get_color())
+        for line in ax.lines
+        if not line.get_label().startswith("_")
+    }
+
+
+def memorisation_frame(methods=("ce", "lstsd"), seeds=(0, 1), epochs=6) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    rows = []
+    for m in methods:
+        for s in seeds:
+            for e in range(1, epochs + 1):
+                given = min(1.0, 0.1 * e) if m == "ce" else 0.1
+                rows.append(
+                    dict(
+                        method=m,
+                        seed=s,
+                        epoch=e,
+                        flipped_as_given=given + rng.uniform(0, 0.02),
+                        flipped_as_true=1 - given - rng.uniform(0, 0.02),
+                        test_acc=rng.uniform(0.5, 0.7),
+                    )
+                )
+    return pd.DataFrame(rows)
+
+
+def test_a_method_has_the_same_colour_in_every_figure():
+    h = history_frame(methods=("ce", "short", "lstsd"))
+    figures = [
+        plots.comparison_figure(h).axes[0],
+        *plots.training_figure(h).axes,
+        *plots.memorisation_figure(memorisation_frame(("ce", "short", "lstsd"))).axes,
+    ]
+    for ax in figures:
+        for label, colour in line_colours(ax).items():
+            method = label.split(":")[0]
+            assert colour == plots.method_colour(method).lower(), (label, ax.get_ylabel())
+    summary = pd.DataFrame([dict(method=m, seed=s, final_test_acc=0.5) for m in ("ce", "lstsd") for s in range(3)])
+    ax = plots.spread_figure(summary, hue=None).axes[0]
+    dots = [c for c in ax.collections if len(c.get_offsets()) == 3]
+    assert [matplotlib.colors.to_hex(c.get_facecolor()[0]) for c in dots] == [
+        plots.method_colour("ce").lower(),
+        plots.method_colour("lstsd").lower(),
+    ]
+
+
+@pytest.mark.parametrize("make", ["comparison", "training", "memorisation", "accuracy_cost", "spread"])
+def test_legends_of_methods_sit_beside_the_axes_not_on_them(make):
+    h = history_frame()
+    table = pd.DataFrame(
+        {"method": ["ce", "lstsd"], "final_acc_mean": [0.7, 0.8], "final_acc_std": [0.01] * 2, "cost_vs_ce": [1, 1.1]}
+    ).set_index("method")
+    summary = pd.DataFrame(
+        [dict(method=m, seed=s, noise=0.3, final_test_acc=0.5) for m in ("ce", "lstsd") for s in (0, 1)]
+    )
+    fig = {
+        "comparison": lambda: plots.comparison_figure(h),
+        "training": lambda: plots.training_figure(h),
+        "memorisation": lambda: plots.memorisation_figure(memorisation_frame()),
+        "accuracy_cost": lambda: plots.accuracy_cost_figure(table),
+        "spread": lambda: plots.spread_figure(summary),
+    }[make]()
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legends = [(ax, legend) for ax in fig.axes for legend in [ax.get_legend(), *ax.artists] if legend is not None]
+    assert legends
+    for ax, legend in legends:
+        assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
+
+
+# ---------------------------------------------------------------------------------------------
+# Milestones
+# ---------------------------------------------------------------------------------------------
+def label_boxes(fig, labels):
+    fig.canvas.draw()
+    return [label.get_window_extent(fig.canvas.get_renderer()) for label in labels]
+
+
+def test_mark_milestones_draws_a_labelled_line_at_each_epoch():
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(range(1, 31), np.linspace(0.2, 0.9, 30))
+    labels = plots.mark_milestones(ax, {"short": 2, "ramp": 8, "long": 21})
+    assert [line.get_xdata()[0] for line in ax.lines if line.get_label() == "_milestone"] == [2, 8, 21]
+    assert [label.get_text() for label in labels] == ["short-term teacher", "ramp ends", "long-term teacher"]
+    # the labels sit in a band above the data: the curve's highest point is below every label
+    boxes = label_boxes(fig, labels)
+    top = ax.transData.transform((30, 0.9))[1]
+    assert all(box.y0 > top for box in boxes)
+    assert all(tick <= 0.9 + 1e-9 for tick in ax.get_yticks())  # no tick in the band
+
+
+@pytest.mark.parametrize("epochs", [(2, 3, 4), (8, 9, 30), (29, 30, 30)])
+def test_labels_of_close_milestones_do_not_overlap(epochs):
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([1, 30], [0, 1])
+    ax.set_xlim(0, 31)
+    labels = plots.mark_milestones(ax, dict(zip(("short", "ramp", "long"), epochs)))
+    boxes = label_boxes(fig, labels)
+    frame = ax.get_window_extent(fig.canvas.get_renderer())
+    for i, a in enumerate(boxes):
+        assert frame.x0 - 1 <= a.x0 and a.x1 <= frame.x1 + 1  # inside the axes, not on a legend beside it
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b)
+
+
+def test_figures_over_epochs_draw_the_milestones():
+    marks = {"short": 2, "ramp": 3, "long": 4}
+    h = history_frame()
+    for fig in (
+        plots.comparison_figure(h, milestones=marks),
+        plots.training_figure(h, milestones=marks),
+        plots.memorisation_figure(memorisation_frame(), marks),
+        plots.score_over_epochs_figure(divergence_frame(), milestones=marks),
+        plots.auc_figure(mislabel_auc(divergence_frame()), milestones=marks),
+    ):
+        for ax in fig.axes:
+            assert [line.get_xdata()[0] for line in ax.lines if line.get_label() == "_milestone"] == [2, 3, 4]
+            assert {t.get_text() for t in ax.texts} >= {"short-term teacher", "ramp ends", "long-term teacher"}
+    # without milestones nothing is drawn
+    assert not [line for line in plots.comparison_figure(h).axes[0].lines if line.get_label() == "_milestone"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Memorisation and the seed map
+# ---------------------------------------------------------------------------------------------
+def test_memorisation_figure_shows_given_and_true_label_shares_per_method():
+    h = memorisation_frame()
+    fig = plots.memorisation_figure(h, milestones={"short": 2, "long": 4}, title="t")
+    share, accuracy = fig.axes
+    assert share.get_ylabel() == "share of flipped training samples" and share.get_xlabel() == "epoch"
+    lines = {line.get_label(): line for line in share.lines}
+    assert {"ce: given label", "ce: true label", "lstsd: given label", "lstsd: true label"} <= set(lines)
+    assert lines["ce: given label"].get_linestyle() == "-" and lines["ce: true label"].get_linestyle() == "--"
+    # the line is the mean over seeds
+    expected = h[h.method == "ce"].groupby("epoch").flipped_as_given.mean().to_numpy()
+    np.testing.assert_allclose(lines["ce: given label"].get_ydata(), expected)
+    assert len(share.collections) == 4  # a min–max band per line
+    assert accuracy.get_ylabel() == "test accuracy" and set(line_colours(accuracy)) == {"ce", "lstsd"}
+    for ax in fig.axes:
+        assert [line.get_xdata()[0] for line in ax.lines if line.get_label() == "_milestone"] == [2, 4]
+    keys = [[t.get_text() for t in legend.get_texts()] for legend in [accuracy.get_legend(), *accuracy.artists]]
+    assert sorted(keys) == sorted([["ce", "lstsd"], ["given (wrong) label", "true label"]])
+    # without a test accuracy: one panel
+    assert len(plots.memorisation_figure(h.drop(columns="test_acc")).axes) == 1
+
+
+def test_seed_map_figure_colours_gain_over_spread_and_greys_ties():
+    from lstsd_edu.diagnostics import seed_gain
+
+    rng = np.random.default_rng(0)
+    runs = pd.DataFrame(
+        [
+            dict(lag=lag, w_long=w, seed=s, gain=(0.05 if w == 0.3 else 0.0) + rng.normal(0, 0.01))
+            for lag in (2, 5)
+            for w in (0.1, 0.3)
+            for s in range(4)
+        ]
+    )
+    cells = seed_gain(runs, ["lag", "w_long"])
+    fig = plots.seed_map_figure(cells)
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert len(texts) == 4  # every cell is annotated with its gain
+    for row in cells.itertuples():
+        label = f"{row.gain:+.3f}" + ("\ntie" if row.tie else "")
+        assert label in texts
+    assert cells.tie.tolist() == [True, False, True, False]  # gain 0 ± noise is a tie, 0.05 is not
+    grey = [p for p in ax.patches if matplotlib.colors.to_hex(p.get_facecolor()) == matplotlib.colors.to_hex("0.82")]
+    assert len(grey) == int(cells.tie.sum())
+    image = ax.images[0].get_array()
+    assert image.mask.tolist() == [[True, False], [True, False]]  # ties are not coloured
+    assert "gain ÷ seed spread" in fig.axes[1].get_ylabel()

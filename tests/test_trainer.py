@@ -117,6 +117,21 @@ def test_diagnostics_frame(small_data):
     assert d.flipped.sum() == 3 * int(small_data.train.flipped.sum())
 
 
+def test_memorisation_columns_only_with_diagnostics(small_data):
+    from lstsd_edu.diagnostics import MEMORISATION, memorisation
+
+    plain = make_trainer(small_data, build_method("ce"), epochs=3).fit()
+    assert not set(MEMORISATION) & set(plain.columns)
+    watched = make_trainer(small_data, build_method("ce"), epochs=3, diagnostics=True)
+    history = watched.fit()
+    assert list(history.columns) == [*plain.columns, *MEMORISATION]  # for CE too: no buffer needed
+    assert comparable(history[plain.columns]).equals(comparable(plain))  # watching does not change training
+    assert history[list(MEMORISATION)].apply(lambda c: c.between(0, 1)).all().all()
+    last = history.iloc[-1][list(MEMORISATION)].to_dict()
+    assert last == pytest.approx(memorisation(watched.model, watched.data.train))  # the trained model's
+    assert watched.divergences.empty  # the per-sample divergences stay LSTSD's (its buffer's)
+
+
 def test_noisy_training_end_to_end_with_presets():
     run = train("lstsd", preset("mnist1d", epochs=2, width=8))
     s = run.summary()

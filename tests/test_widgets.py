@@ -12,16 +12,20 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from test_plots import divergence_frame
 
+from lstsd_edu.errors import ConfigError
 from lstsd_edu.experiments import preset
 from lstsd_edu.widgets import (
+    PLAYGROUND_TRAIN_SIZE,
     DivergenceExplorer,
     Playground,
     ScheduleView,
+    playground_config,
     train_history,
 )
 
@@ -67,7 +71,7 @@ def test_divergence_explorer_follows_epoch_sample_and_score():
     assert pixels(view.figure) != before
     assert view.result["index"].tolist() == [5]
     view.sliders["score"].value = "margin"
-    assert "margin" in view.figure.axes[1].get_title()
+    assert "margin" in view.figure.axes[0].get_title() and "margin" in view.figure.axes[1].get_title()
     assert view.sliders["epoch"].description == "epoch"
     assert view.seconds is not None and view.seconds >= 0
 
@@ -78,7 +82,7 @@ def small_config():
     # thread (a tiny model gains nothing from more, and a shared CPU makes them contend)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield preset("mnist1d", noise=0.3, epochs=2, width=4, lag=1)
+    yield preset("mnist1d", noise=0.3, epochs=3, width=4, lag=1, ramp=2)
     torch.set_num_threads(threads)
 
 
@@ -86,6 +90,7 @@ def test_playground_retrains_when_lag_moves(small_config):
     view = Playground(small_config)
     assert list(view.result.method) == ["ce", "lstsd"]
     assert all(control.continuous_update is False for control in view.sliders.values())
+    assert list(view.sliders) == ["lag", "w_long", "w_short", "temperature", "ramp", "epochs", "noise"]
     before_pixels, before_result = pixels(view.figure), view.result.copy()
     view.sliders["lag"].value = 2
     assert view.retrained
@@ -127,3 +132,107 @@ def test_playground_sweep_shares_the_cache(small_config):
     assert train_history.cache_info().misses == misses and not view.retrained
     row = grid[(grid.lag == 2) & (grid.w_long == 0.2)].iloc[0]
     assert view.result.final_test_acc.iloc[1] == row.final_test_acc
+
+
+def test_playground_draws_the_mechanism_with_the_milestones(small_config):
+    view = Playground(small_config)
+    share, _ = view.figure.axes
+    assert share.get_ylabel() == "share of flipped training samples"
+    labels = {line.get_label() for line in share.lines}
+    assert {"ce: given label", "lstsd: given label", "ce: true label", "lstsd: true label"} <= labels
+    milestones = [line.get_xdata()[0] for line in share.lines if line.get_label() == "_milestone"]
+    assert milestones == [2, 2, 2]  # lag 1: both teachers arrive at epoch 2, and ramp 2 ends there
+    assert {t.get_text() for t in share.texts} == {"short-term teacher", "ramp ends", "long-term teacher"}
+    assert list(view.result.columns[:4]) == ["method", "selected_epoch", "selected_test_acc", "final_test_acc"]
+    assert view.result.final_flipped_as_given.between(0, 1).all()
+
+
+def test_epochs_slider_moves_the_limits_of_lag_and_ramp(small_config):
+    view = Playground(small_config)
+    assert view.sliders["lag"].max == 2 and view.sliders["ramp"].max == 3  # lag below the run length
+    view.sliders["lag"].value = 2
+    updates = []
+    view.update = lambda: updates.append(view.values())  # count the updates one change causes
+    view.sliders["epochs"].value = 2
+    assert view.sliders["lag"].max == 1 and view.sliders["lag"].value == 1  # pulled below the epochs
+    assert view.sliders["ramp"].max == 2 and view.sliders["ramp"].value == 2
+    assert updates == [dict(view.values())]  # one update, with the new lag: one training, not two
+    view.sliders["epochs"].value = 5
+    assert view.sliders["lag"].max == 4 and view.sliders["lag"].value == 1
+
+
+def test_playground_epochs_slider_retrains_both(small_config):
+    view = Playground(small_config)
+    misses = train_history.cache_info().misses
+    view.sliders["epochs"].value = 4
+    assert view.retrained and train_history.cache_info().misses == misses + 2  # CE and LSTSD
+    assert all(len(line.get_xdata()) == 4 for line in view.figure.axes[1].lines if line.get_label() in ("ce", "lstsd"))
+
+
+def test_playground_setting_lives_in_the_library(monkeypatch):
+    monkeypatch.delenv("LSTSD_EDU_FAST", raising=False)
+    config = playground_config()
+    assert (config.dataset, config.noise, config.epochs, config.lag, config.ramp) == ("mnist1d", 0.3, 30, 8, 8)
+    assert config.lag < config.epochs and PLAYGROUND_TRAIN_SIZE == 2000
+    monkeypatch.setenv("LSTSD_EDU_FAST", "1")
+    fast = playground_config()
+    assert fast.epochs <= 4 and fast.lag < fast.epochs  # the fast mode's few epochs, teachers included
+
+
+def test_playground_without_config_uses_its_own_setting(monkeypatch):
+    monkeypatch.setenv("LSTSD_EDU_FAST", "1")  # a few epochs: the test stays quick
+    torch.set_num_threads(1)
+    view = Playground()
+    assert view.config == playground_config() and view.train_size == PLAYGROUND_TRAIN_SIZE
+    assert "2,000 training samples" in view.figure.texts[0].get_text()
+
+
+def test_seed_map_compares_each_seed_with_its_own_baseline(small_config):
+    from lstsd_edu.plots import seed_map_figure
+
+    view = Playground(small_config, train_size=600)
+    cells = view.seed_map([1, 2], [0.2, 0.6], seeds=[0, 1, 2], progress=False)  # 0.6 + 0.4 > 1: left out
+    assert cells[["lag", "w_long"]].values.tolist() == [[1, 0.2], [2, 0.2]]
+    assert (cells.seeds == 3).all()
+    config = view.settings(lag=2, w_long=0.2)
+    misses = train_history.cache_info().misses
+    gains = [  # each seed's LSTSD run against the CE run of the same seed, both from the cache
+        _selected(train_history("lstsd", config, seed, 600))
+        - _selected(train_history("ce", view.baseline(config), seed, 600))
+        for seed in (0, 1, 2)
+    ]
+    assert train_history.cache_info().misses == misses
+    row = cells[cells.lag == 2].iloc[0]
+    assert row.gain == pytest.approx(np.mean(gains)) and row.spread == pytest.approx(np.std(gains, ddof=1))
+    fig = seed_map_figure(cells)
+    assert len(fig.axes[0].texts) == 2
+    with pytest.raises(ConfigError, match="seeds"):
+        view.seed_map([1], [0.2], seeds=[0])
+    with pytest.raises(ConfigError, match="weight"):
+        view.seed_map([1], [0.2], weight="lag")
+
+
+def _selected(history):
+    from lstsd_edu.experiments import selection
+
+    return selection(history)["selected_test_acc"]
+
+
+def test_every_view_leaves_a_static_picture(small_config, tmp_path):
+    """No kernel, no front end: the picture is rendered from the view's figure alone."""
+    views = {
+        "schedule": ScheduleView(),
+        "explorer": DivergenceExplorer(divergence_frame(), milestones={"short": 2, "long": 3}),
+        "playground": Playground(small_config),
+    }
+    for name, view in views.items():
+        image = view.snapshot(tmp_path / f"{name}.png")
+        assert image.format == "png" and image.data[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (tmp_path / f"{name}.png").read_bytes() == image.data
+        picture = plt.imread(tmp_path / f"{name}.png")
+        assert picture.shape[0] > 100 and picture.shape[1] > 300
+    # the picture follows the controls
+    view = views["schedule"]
+    before = view.snapshot().data
+    view.sliders["lag"].value = 6
+    assert view.snapshot().data != before

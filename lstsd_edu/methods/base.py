@@ -16,7 +16,8 @@ first, such as Born-Again's first generation, trains it here) and `model_seed(se
 of the model it trains. A method builds itself from a `Config` (`from_config`), reading only its
 own settings, and says whether it can train on several ranks (`supports_ddp`) and how many
 forward passes it adds per step (`extra_forward_passes`), and which of its settings a tuner
-should search, over which ranges (`search_space`, always including the optimiser's: `space.py`).
+should search, over which ranges (`search_space`, always including the optimiser's: `space.py`),
+and the colour it has in every figure (`colour`, gathered into `plots.METHOD_COLOURS`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Method:
     supports_ddp: ClassVar[bool] = True  # False: its per-sample state is not shared between ranks
     extra_forward_passes: ClassVar[int] = 0  # forward passes per step beyond the student's own
     search_space: ClassVar[dict] = OPTIMISER  # Config field -> distribution, what tuning.py searches
+    colour: ClassVar[str | None] = None  # its colour in every figure (plots.METHOD_COLOURS)
     buffer: SnapshotBuffer | None = None  # per-sample records, if the method keeps them
 
     @classmethod
@@ -111,6 +113,7 @@ class CrossEntropy(Method):
     """Plain cross-entropy on the given labels: L = 1/B Σ_i −log s_i,y_i, s = softmax(z)."""
 
     name = "ce"
+    colour = "#404040"  # dark grey: the baseline
 
     def loss(self, logits: torch.Tensor, batch: Batch, epoch: int) -> torch.Tensor:
         return per_sample_ce(logits, batch[1]).mean()
@@ -120,6 +123,7 @@ class LabelSmoothing(Method):
     """CE against (1 − ε)·onehot(y) + ε/C (Szegedy et al., 2016); ε = `label_smoothing`, 0.1 by default."""
 
     name = "ls"
+    colour = "#8C8C8C"  # mid grey: CE with smoothed targets
     search_space = {**OPTIMISER, "label_smoothing": Uniform(0.05, 0.5)}
 
     def __init__(self, smoothing: float = 0.1) -> None:

@@ -44,6 +44,7 @@ class BornAgain(ModelTeacher):
     """
 
     name = "born_again"
+    colour = "#56B4E9"  # sky blue
     search_space = {**OPTIMISER, "born_again_weight": Uniform(0.2, 0.8), "born_again_temperature": Uniform(1.0, 4.0)}
     SEED_OFFSET = 10_000  # generation 2's seed is the run's seed + this
 

@@ -62,6 +62,7 @@ class EarlyLearningRegularization(Method):
     """
 
     name = "elr"
+    colour = "#882255"  # wine
     search_space = {**OPTIMISER, "elr_lambda": LogUniform(0.3, 10.0), "elr_beta": Uniform(0.5, 0.99)}
     supports_ddp = False  # t is per rank: not shared under DDP
     CLAMP = 1e-4  # ε

@@ -43,6 +43,7 @@ class GeneralizedCrossEntropy(Method):
     """
 
     name = "gce"
+    colour = "#332288"  # indigo
     search_space = {**OPTIMISER, "gce_q": Uniform(0.3, 1.0)}
 
     def __init__(self, q: float = 0.7) -> None:

@@ -52,6 +52,7 @@ class SampleDistillation(Method):
     """Both teachers with weights `w_long`, `w_short` (either may be 0); see the module docstring."""
 
     name = "lstsd"
+    colour = "#D55E00"  # vermillion: the method this toolkit teaches, the most salient
     MAX_TABLE_BYTES = 512 * 2**20
 
     def __init__(
@@ -158,6 +159,7 @@ class ShortTerm(SampleDistillation):
     """Only the previous epoch teaches (weight `w_short`)."""
 
     name = "short"
+    colour = "#E69F00"  # orange
     search_space = {**DISTILLATION, "w_short": Uniform(0.1, 0.9)}
 
     @classmethod
@@ -169,6 +171,7 @@ class LongTerm(SampleDistillation):
     """Only the epoch L back (or the previous phase's last epoch) teaches (weight `w_long`)."""
 
     name = "long"
+    colour = "#CC79A7"  # reddish purple
     search_space = {**DISTILLATION, "w_long": Uniform(0.1, 0.9), **LONG_TERM}
 
     @classmethod

@@ -36,6 +36,7 @@ class ProgressiveSelfKD(Method):
     """
 
     name = "pskd"
+    colour = "#009E73"  # bluish green
     search_space = {**OPTIMISER, "pskd_alpha": Uniform(0.2, 0.95)}
 
     def __init__(self, alpha: float = 0.8, epochs: int | None = None) -> None:

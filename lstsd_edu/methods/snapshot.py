@@ -44,6 +44,7 @@ class SnapshotDistillation(ModelTeacher):
     """
 
     name = "snapshot"
+    colour = "#0072B2"  # blue
     search_space = {
         **OPTIMISER,
         "snapshot_cycles": Integers(2, 6),

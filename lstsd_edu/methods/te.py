@@ -40,6 +40,7 @@ class TemporalEnsembling(Method):
     """
 
     name = "te"
+    colour = "#999933"  # olive
     search_space = {
         **OPTIMISER,
         "te_decay": Uniform(0.3, 0.9),
