@@ -39,8 +39,9 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lstsd_edu.experiments import load_data, preset
 from lstsd_edu.runs import RunStore
+
+from lstsd_edu.experiments import load_data, preset
 from lstsd_edu.tuning import differences, fresh_table, tune
 
 DATASETS = ("mnist1d", "digits", "textsynth")
@@ -186,7 +187,9 @@ def markdown(frame: pd.DataFrame, key: list[str], command: str, title: str) -> s
         f"Command: `{command}`  ",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} torch thread(s) per run, torch {torch.__version__}.",
         "",
-        "| " + " | ".join([*key, "LSTSD", "best baseline (by validation)", "LSTSD − baseline [95% CI]", "verdict"]) + " |",
+        "| "
+        + " | ".join([*key, "LSTSD", "best baseline (by validation)", "LSTSD − baseline [95% CI]", "verdict"])
+        + " |",
         "|" + "---|" * (len(key) + 4),
     ]
     for _, r in frame.iterrows():
