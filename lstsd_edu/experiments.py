@@ -9,6 +9,12 @@ hyperparameters. The LSTSD defaults for MNIST-1D were chosen by the sweeps recor
 `benchmarks/results/sweep_mnist1d.md` (commands and tables there); the paper's own values are not
 known to us (we hold only its abstract), so none are claimed.
 
+Long commands survive: `compare` and `sweep` go through `runs.execute`, which with a `store`
+keeps each run on disk as it finishes, skips the runs already there, and turns Ctrl-C into
+`runs.Interrupted` (see runs.py). A run whose training loss explodes or becomes NaN stops early
+and is marked (`diverged`, `diverged_epoch` in its summary; see trainer.py); `table` leaves it
+out of the means and counts it.
+
 Fast mode — the one place it is read: `LSTSD_EDU_FAST=1` in the environment (CI sets it) shortens
 every preset to a few epochs (and its lag and ramp to fit in them), so notebooks and smoke tests
 run in seconds. Results in fast mode are not meant to be read as accuracies.
@@ -18,18 +24,20 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import pandas as pd
 
 from .config import Config
-from .data import load_dataset
+from .data import Dataset, load_dataset
 from .device import seed_everything
-from .errors import Choice, ConfigError, check_range
+from .errors import Choice, ConfigError
 from .methods import METHOD, build_method
 from .models import build_model
-from .trainer import Trainer
+from .runs import RunStore, execute, set_default_run
+from .trainer import Trainer, as_seed
 
 __all__ = [
     "PRESETS",
@@ -39,6 +47,7 @@ __all__ = [
     "fast_mode",
     "load_data",
     "make_trainer",
+    "outcome",
     "preset",
     "sweep",
     "table",
@@ -142,6 +151,7 @@ FAST_EPOCHS = 4
 
 
 PRESET = Choice(tuple(PRESETS))
+DATA_SETTINGS = ("dataset", "noise", "noise_kind", "val_fraction")  # the Config fields `load_data` reads
 
 
 def load_data(config: Config, root=None):
@@ -182,8 +192,13 @@ class Run:
         return self.trainer.history
 
     def summary(self) -> dict:
-        """One row: the run's settings, its accuracies (`selection`) and its cost."""
-        c, method = self.config, self.trainer.method
+        """One row: the run's settings, its accuracies (`selection`), its cost, and whether it
+        diverged (`diverged`; `diverged_epoch`, the epoch it stopped in, NaN if it did not). A
+        diverged run's accuracies are NaN here (its history keeps what was measured)."""
+        c, method, diverged_epoch = self.config, self.trainer.method, self.trainer.diverged_epoch
+        chosen = selection(self.history)
+        if diverged_epoch is not None:  # no mean or selection can pick these up by accident
+            chosen = dict.fromkeys(chosen, math.nan)
         return dict(
             method=self.method,
             seed=self.seed,
@@ -192,10 +207,12 @@ class Run:
             noise=c.noise,
             noise_kind=c.noise_kind,
             epochs=c.epochs,
-            **selection(self.history),
+            **chosen,
             seconds_per_epoch=self.history.seconds.median(),
             buffer_bytes=method.state_bytes,
             extra_forward_passes=method.extra_forward_passes,
+            diverged=diverged_epoch is not None,
+            diverged_epoch=math.nan if diverged_epoch is None else diverged_epoch,
         )
 
 
@@ -241,9 +258,12 @@ def make_trainer(
     seeded with the method's model seed (`Method.model_seed`, usually `seed`) and the model built.
     """
     METHOD.check("method", method)
-    config.validate()
+    check_config(config)
+    seed = as_seed("seed", seed)
     if data is None:
         data = load_data(config)
+    elif not isinstance(data, Dataset):
+        raise ConfigError(f"data must be a Dataset (or None: the config's dataset); got {type(data).__name__}")
     built = build_method(method, config)
     built.prepare(pretrain or (lambda name, s: train(name, config, s, progress=progress, data=data)), seed)
     model_seed = built.model_seed(seed)
@@ -264,7 +284,14 @@ def make_trainer(
         seed=model_seed,
         progress=progress,
         diagnostics=diagnostics,
+        name=f"{method} seed {seed}",
     )
+
+
+def check_config(config) -> Config:
+    if not isinstance(config, Config):
+        raise ConfigError(f"config must be a Config, e.g. preset('mnist1d'); got {type(config).__name__}")
+    return config.validate()
 
 
 def train(
@@ -278,67 +305,85 @@ def train(
 
 
 def compare(
-    methods: list[str], config: Config, seeds: list[int] = (0, 1, 2), *, progress: bool = True, jobs: int = 1
+    methods: Sequence[str],
+    config: Config,
+    seeds: Sequence[int] = (0, 1, 2),
+    data: Dataset | None = None,
+    *,
+    progress: bool = True,
+    jobs: int = 1,
+    store: RunStore | str | Path | None = None,
+    fresh: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train every method with every seed on the same data. Returns (summary, history).
 
-    Runs go seed by seed, method by method inside a seed, so that methods being compared are
-    timed side by side under the same machine load. `jobs` > 1 trains that many runs at a time,
-    each in its own process with this process's number of torch threads: the same numbers,
-    sooner, on a machine with that many cores (the runs then share the machine with each other,
-    which their `seconds` include).
+    `data` is the config's dataset (`load_data`) unless given (your own `Dataset`). Runs go seed
+    by seed, method by method inside a seed, so that methods being compared are timed side by side
+    under the same machine load. `jobs` > 1 trains that many runs at a time, each in its own
+    process with this process's number of torch threads: the same numbers, sooner, on a machine
+    with that many cores (the runs then share the machine with each other, which their `seconds`
+    include). With a `store` (a folder or `runs.RunStore`), each run is kept there as it
+    finishes, and the runs already there are not trained again (`fresh=True`: they are);
+    Ctrl-C raises `runs.Interrupted`. See runs.py.
     """
-    for m in methods:
-        METHOD.check("method", m)
+    if isinstance(methods, str) or not isinstance(methods, Sequence):
+        raise ConfigError(f"methods must be a list of method names such as ['ce', 'lstsd']; got {methods!r}")
     if not methods:
         raise ConfigError("methods must name at least one method; got none")
-    check_range("jobs", jobs, 1, 1024, integer=True)
-    from tqdm.auto import tqdm
-
-    runs = [(m, seed) for seed in seeds for m in methods]
-    data = load_data(config)  # and cached, before any worker reads it
-    if jobs == 1:
-        results = [
-            _outcome(train(m, config, seed, data=data)) for m, seed in tqdm(runs, desc="runs", disable=not progress)
-        ]
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        import torch
-
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_train_in_worker, m, config, seed, torch.get_num_threads()) for m, seed in runs]
-            for _ in tqdm(as_completed(futures), total=len(futures), desc="runs", disable=not progress):
-                pass
-            results = [future.result() for future in futures]  # in the order of `runs`
-    history = pd.concat([h for _, h in results], ignore_index=True)
-    history = history[["method", "seed"] + [c for c in history.columns if c not in ("method", "seed")]]
-    return pd.DataFrame([summary for summary, _ in results]), history
+    for m in methods:
+        METHOD.check("method", m)
+    repeated = sorted({m for m in methods if list(methods).count(m) > 1})
+    if repeated:
+        raise ConfigError(f"methods must name each method once; got {', '.join(repeated)} more than once")
+    config, seeds = check_config(config), check_seeds(seeds)
+    if data is None:
+        data = load_data(config)  # once, for every run (and, with jobs > 1, sent to each worker once)
+    tasks = [(m, config, seed) for seed in seeds for m in methods]
+    results = execute(tasks, data, store=store, jobs=jobs, progress=progress, fresh=fresh)
+    return pd.DataFrame([summary for summary, _ in results]), pd.concat([h for _, h in results], ignore_index=True)
 
 
-def _outcome(run: Run) -> tuple[dict, pd.DataFrame]:
-    """What `compare` keeps of a run: its summary row and its history."""
-    return run.summary(), run.history.assign(method=run.method, seed=run.seed)
+def check_seeds(seeds) -> list[int]:
+    """`seeds` as a list of distinct seeds, else a ConfigError naming `seeds`."""
+    if isinstance(seeds, str) or not isinstance(seeds, Sequence) or not seeds:
+        raise ConfigError(f"seeds must be a non-empty list of integers such as [0, 1, 2]; got {seeds!r}")
+    seeds = [as_seed("seeds", s) for s in seeds]
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ConfigError(f"seeds must be distinct; got {', '.join(map(str, repeated))} more than once")
+    return seeds
 
 
-def _train_in_worker(method: str, config: Config, seed: int, threads: int) -> tuple[dict, pd.DataFrame]:
-    """One run of `compare(jobs > 1)`, in a worker process."""
-    import torch
+def outcome(method: str, config: Config, seed: int, data: Dataset | None = None) -> tuple[dict, pd.DataFrame]:
+    """Train one run and keep what a comparison needs: its summary row and its history (with
+    `method` and `seed` as its first columns). What `runs.execute` calls for each run."""
+    run = train(method, config, seed, data=data)
+    history = run.history
+    history.insert(0, "seed", seed)
+    history.insert(0, "method", method)
+    return run.summary(), history
 
-    torch.set_num_threads(threads)
-    return _outcome(train(method, config, seed))
+
+set_default_run(outcome)  # how runs.execute trains a task (tuning.tune's runs too)
 
 
 def table(summary: pd.DataFrame) -> pd.DataFrame:
     """Per method, over seeds: mean and sample standard deviation (0 for one seed) of the test
     accuracy at the epoch chosen on validation (`selected_acc_*`) and after the last epoch
     (`final_acc_*`), the mean selected validation accuracy, the median seconds per epoch, and
-    those seconds relative to `ce` if it ran."""
-    g = summary.groupby("method", sort=False)
+    those seconds relative to `ce` if it ran.
+
+    Diverged runs (`diverged` in the summary) are left out of the accuracy means and standard
+    deviations — a diverged run's accuracy says nothing about the method at sane settings — and
+    counted in `diverged`; a method whose every run diverged gets NaN accuracies."""
+    diverged = summary["diverged"].astype(bool) if "diverged" in summary else pd.Series(False, index=summary.index)
+    accuracies = ["selected_test_acc", "final_test_acc", "selected_val_acc"]
+    kept = summary.assign(diverged=diverged)
+    kept.loc[diverged, accuracies] = math.nan
+    g = kept.groupby("method", sort=False)
 
     def std(column):
-        return g[column].std(ddof=1).fillna(0.0)
+        return g[column].std(ddof=1).fillna(0.0).where(g[column].count() > 0)
 
     out = pd.DataFrame(
         {
@@ -348,6 +393,7 @@ def table(summary: pd.DataFrame) -> pd.DataFrame:
             "final_acc_std": std("final_test_acc"),
             "val_acc_mean": g.selected_val_acc.mean(),
             "seeds": g.seed.nunique(),
+            "diverged": g.diverged.sum().astype(int),
             "sec_per_epoch": g.seconds_per_epoch.median(),
             "buffer_bytes": g.buffer_bytes.first(),
         }
@@ -360,23 +406,45 @@ def table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweep(
-    method: str, config: Config, grid: dict[str, list], seeds: list[int] = (0,), *, progress: bool = True
+    method: str,
+    config: Config,
+    grid: dict[str, Sequence],
+    seeds: Sequence[int] = (0,),
+    data: Dataset | None = None,
+    *,
+    progress: bool = True,
+    jobs: int = 1,
+    store: RunStore | str | Path | None = None,
+    fresh: bool = False,
 ) -> pd.DataFrame:
     """Train `method` at every point of `grid` (Config field -> values), once per seed.
 
-    Returns one row per point × seed: the grid values and the run's summary.
+    Returns one row per point × seed: the grid values and the run's summary. Every run trains on
+    `data` if given; otherwise on its own config's dataset, so a grid may vary the data settings
+    (`noise`, `val_fraction`, …). `jobs`, `store` and `fresh` as for `compare`.
     """
     import itertools
 
-    from tqdm.auto import tqdm
-
-    data = load_data(config)
+    METHOD.check("method", method)
+    config, seeds = check_config(config), check_seeds(seeds)
+    if not isinstance(grid, dict) or not grid:
+        raise ConfigError(f"grid must map Config fields to lists of values, e.g. {{'lag': [5, 10]}}; got {grid!r}")
+    for name, values in grid.items():
+        if name not in Config.__dataclass_fields__:
+            raise ConfigError(f"grid keys must be Config fields; got {name!r}")
+        if isinstance(values, str) or not isinstance(values, Sequence) or not values:
+            raise ConfigError(f"grid[{name!r}] must be a non-empty list of values; got {values!r}")
+    varied = [name for name in grid if name in DATA_SETTINGS]
+    if data is not None and varied:
+        raise ConfigError(f"grid cannot vary {', '.join(varied)} when data is given: every run trains on that data")
+    if data is None and not varied:
+        data = load_data(config)  # the same for every point: loaded once
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
-    rows = []
-    for point, seed in tqdm([(p, s) for p in points for s in seeds], desc="sweep", disable=not progress):
-        run = train(method, replace(config, **point).validate(), seed, data=data)
-        rows.append({**point, **run.summary()})
-    return pd.DataFrame(rows)
+    configs = [replace(config, **point).validate() for point in points]
+    tasks = [(method, c, seed) for c in configs for seed in seeds]
+    results = execute(tasks, data, store=store, jobs=jobs, progress=progress, desc="sweep", fresh=fresh)
+    at = [point for point in points for _ in seeds]  # the grid point of each task
+    return pd.DataFrame([{**point, **summary} for point, (summary, _) in zip(at, results)])
 
 
 def train_and_report(method: str, config: Config, seed: int = 0, data=None) -> dict:
