@@ -10,8 +10,13 @@ prints mean ± std over seeds per method and writes `summary.csv`, `history.csv`
 
 `compare` and `train` take the same settings: one flag per `Config` field, generated from the
 dataclass with the help text and limits of its metadata (`config.py`). A setting left out takes
-the dataset's preset (`experiments.PRESETS`). Bad input ends with one line on stderr and exit
-code 2.
+the dataset's preset (`experiments.PRESETS`).
+
+Every command that writes checks `--out` first, before any training, and writes its files
+atomically. Long commands survive interruption: `compare` keeps each finished run in
+`<out>/runs/` as it finishes, and the same command run again trains only the runs missing there,
+giving the same files as a run never interrupted (`--fresh`: train them all again); `train`
+keeps a checkpoint, `<out>/checkpoint.pt`, after every epoch and continues from it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,14 @@ import sys
 from pathlib import Path
 
 from .errors import ConfigError, Range
+
+EXIT_CODES = """exit codes:
+  0    done: the files are written
+  2    bad input (one line naming the parameter), before any training
+  3    done and written, but at least one run diverged (training loss NaN or exploded): the
+       run stopped early and the table marks it, leaving it out of the means
+  130  interrupted (Ctrl-C): finished runs (compare) or epochs (train) are kept in --out;
+       run the same command again to resume"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,6 +100,9 @@ def config_from(args: argparse.Namespace):
 def add_run_options(parser: argparse.ArgumentParser, out: str) -> None:
     """Options of a command that trains, besides the settings."""
     parser.add_argument("--out", default=out, help=f"output folder (default: {out})")
+    parser.add_argument(
+        "--fresh", action="store_true", help="train everything again: ignore the runs or checkpoint kept in --out"
+    )
     parser.add_argument("--fast", action="store_true", help="a few epochs only: a smoke run")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -101,10 +117,17 @@ def add_run_options(parser: argparse.ArgumentParser, out: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from .methods import METHODS
 
-    parser = _Parser(prog="lstsd-edu", description=__doc__.split("\n")[0])
+    layout = dict(epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="lstsd-edu", description=__doc__.split("\n")[0], **layout)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    c = sub.add_parser("compare", help="train several methods over several seeds and compare them")
+    c = sub.add_parser(
+        "compare",
+        help="train several methods over several seeds and compare them",
+        description="Train several methods over several seeds and compare them. Each finished run is kept "
+        "in <out>/runs/; run the same command again to resume after an interruption.",
+        **layout,
+    )
     c.add_argument(
         "--methods",
         default="ce,short,long,lstsd",
@@ -125,7 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     #   torchrun --nproc_per_node=4 -m lstsd_edu train --dataset cifar100 --model resnet32 --method lstsd
     # Under torchrun every rank runs this; rank 0 alone prints and writes `history.csv` and
     # `summary.csv` to --out. `--batch-size` is the global batch, split over the ranks.
-    t = sub.add_parser("train", help="train one model with one method (under torchrun: on N GPUs with DDP)")
+    t = sub.add_parser(
+        "train",
+        help="train one model with one method (under torchrun: on N GPUs with DDP)",
+        description="Train one model with one method. In one process, a checkpoint is kept in "
+        "<out>/checkpoint.pt after every epoch; the same command run again continues from it.",
+        **layout,
+    )
     t.add_argument("--method", default="lstsd", help="one method, e.g. ce or lstsd (default: lstsd)")
     t.add_argument("--seed", type=int, default=0, help="model and shuffling seed (default: 0)")
     t.add_argument(
@@ -146,29 +175,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- compare ----------------------------------------------------------------------------------------
-def run_compare(args: argparse.Namespace) -> None:
+DIVERGED = 3  # the exit code of a command that finished but had a run diverge
+
+
+def run_compare(args: argparse.Namespace) -> int:
     import torch
 
     from .experiments import compare, table
     from .methods import METHODS
-    from .plots import comparison_figure
+    from .runs import RunStore, output_folder, save_figure, write_csv
 
     THREADS.check("threads", args.threads)
+    Range(1, 1024, integer=True).check("jobs", args.jobs)
     torch.set_num_threads(args.threads)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     methods = list(METHODS) if methods == ["all"] else methods  # `--methods all`: every method
     seeds = _int_list("seeds", args.seeds)
     config = config_from(args)
-    summary, history = compare(methods, config, seeds, progress=not args.no_progress, jobs=args.jobs)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    summary.to_csv(out / "summary.csv", index=False)
-    history.to_csv(out / "history.csv", index=False)
+    out = output_folder(args.out)  # before any training
+    summary, history = compare(
+        methods,
+        config,
+        seeds,
+        progress=not args.no_progress,
+        jobs=args.jobs,
+        store=RunStore(out / "runs"),
+        fresh=args.fresh,
+    )
+    write_csv(summary, out / "summary.csv")
+    write_csv(history, out / "history.csv")
+    from .plots import comparison_figure  # (matplotlib and seaborn: imported once needed)
+
     fig = comparison_figure(
         history,
         title=f"{config.dataset}, {config.model}, noise {config.noise:g} ({config.noise_kind}), {len(seeds)} seed(s)",
     )
-    fig.savefig(out / "comparison.png", dpi=120, bbox_inches="tight")
+    save_figure(fig, out / "comparison.png", dpi=120, bbox_inches="tight")
     t = table(summary)
     print(
         f"\n{config.dataset} · {config.model} · noise {config.noise:g} {config.noise_kind} · "
@@ -177,27 +219,38 @@ def run_compare(args: argparse.Namespace) -> None:
         f"ramp {config.ramp}"
     )
     print(format_table(t))
+    diverged = summary[summary.diverged]
+    if len(diverged):
+        runs = ", ".join(f"{r.method} seed {r.seed} (epoch {int(r.diverged_epoch)})" for r in diverged.itertuples())
+        print(
+            f"\n{len(diverged)} run(s) diverged — the training loss became NaN or exploded — and stopped early: "
+            f"{runs}. They are left out of the means (column 'diverged'); a smaller --lr may help."
+        )
     print(f"\nwrote {out / 'summary.csv'}, {out / 'history.csv'}, {out / 'comparison.png'}")
+    return DIVERGED if len(diverged) else 0
 
 
 def format_table(t) -> str:
     """Plain-text table: test accuracy at the epoch chosen on validation and at the last epoch
-    (mean ± std over seeds), the validation accuracy it was chosen by, seconds per epoch, cost, state."""
+    (mean ± std over seeds, diverged runs left out), the validation accuracy it was chosen by,
+    seconds per epoch, cost, state, and how many runs diverged."""
     lines = [
-        f"{'method':<11} {'selected acc':>15} {'final acc':>15} {'val acc':>8} {'s/epoch':>8} {'× ce':>6} {'state':>10}"
+        f"{'method':<11} {'selected acc':>15} {'final acc':>15} {'val acc':>8} {'s/epoch':>8} {'× ce':>6} "
+        f"{'state':>10} {'diverged':>9}"
     ]
     for method, r in t.iterrows():
         ratio = f"{r['cost_vs_ce']:.3f}" if "cost_vs_ce" in t.columns else "—"
+        diverged = f"{int(r['diverged'])} of {int(r['seeds'])}" if r["diverged"] else "—"
         lines.append(
             f"{method:<11} {r['selected_acc_mean']:>8.3f} ± {r['selected_acc_std']:.3f} "
             f"{r['final_acc_mean']:>8.3f} ± {r['final_acc_std']:.3f} {r['val_acc_mean']:>8.3f} "
-            f"{r['sec_per_epoch']:>8.3f} {ratio:>6} {r['buffer_bytes'] / 1024:>6.0f} KiB"
+            f"{r['sec_per_epoch']:>8.3f} {ratio:>6} {r['buffer_bytes'] / 1024:>6.0f} KiB {diverged:>9}"
         )
     return "\n".join(lines)
 
 
 # -- train --------------------------------------------------------------------------------------------
-def run_train(args: argparse.Namespace) -> None:
+def run_train(args: argparse.Namespace) -> int:
     import pandas as pd
     import torch
 
@@ -205,44 +258,71 @@ def run_train(args: argparse.Namespace) -> None:
     from .buffer import human_bytes
     from .device import get_device
     from .methods import METHOD
+    from .runs import output_folder, write_csv
 
     METHOD.check("method", args.method)
     THREADS.check("threads", args.threads)
     torch.set_num_threads(args.threads)
     config = config_from(args)
+    out = output_folder(args.out)  # before any training
     rank, world = distributed.init(get_device(config.device))
     try:
-        history, summary = _train_once(args, config, progress=rank == 0 and not args.no_progress)
+        history, summary = _train_once(args, config, out, rank, world)
     finally:
         distributed.teardown()  # the trainer (and its DDP wrapper) is gone by now
     if rank == 0:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        history.to_csv(out / "history.csv", index=False)
-        pd.DataFrame([{**summary, "ranks": world}]).to_csv(out / "summary.csv", index=False)
+        write_csv(history, out / "history.csv")
+        write_csv(pd.DataFrame([{**summary, "ranks": world}]), out / "summary.csv")
         print(
             f"\n{config.dataset} · {config.model} · {args.method} · {config.epochs} epochs · "
             f"batch {config.batch_size} on {world} rank(s) · seed {args.seed} · buffer "
             f"{config.storage} {human_bytes(summary['buffer_bytes'])}"
         )
         print(history.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        if summary["diverged"]:
+            print(
+                f"\ndiverged in epoch {summary['diverged_epoch']}: the training loss became NaN or exploded; "
+                "training stopped there (a smaller --lr may help)"
+            )
         print(f"\nwrote {out / 'history.csv'}, {out / 'summary.csv'}")
+    return DIVERGED if summary["diverged"] else 0
 
 
-def _train_once(args: argparse.Namespace, config, progress: bool):
-    """Load the data, train, and keep only the results, so that no trainer outlives the call."""
-    from .experiments import load_data, train
+def _train_once(args: argparse.Namespace, config, out: Path, rank: int, world: int):
+    """Load the data, train, and keep only the results, so that no trainer outlives the call.
 
-    run = train(args.method, config, args.seed, progress=progress, data=load_data(config, root=args.data_root))
+    In one process the trainer writes `<out>/checkpoint.pt` after every epoch and, unless
+    `--fresh`, continues from the one it finds there (refused if it is from other settings)."""
+    from .experiments import Run, load_data, make_trainer
+    from .runs import Interrupted
+
+    data = load_data(config, root=args.data_root)
+    trainer = make_trainer(args.method, config, args.seed, data=data, progress=rank == 0 and not args.no_progress)
+    checkpoint = out / "checkpoint.pt" if world == 1 else None  # under DDP: no checkpoint
+    if checkpoint is not None and checkpoint.exists() and not args.fresh:
+        trainer.load_checkpoint(checkpoint)
+    try:
+        trainer.fit(checkpoint=checkpoint)
+    except KeyboardInterrupt:
+        kept = (
+            f"the first {trainer.epoch} epoch(s) are kept in {checkpoint}; run the same command again to resume"
+            if checkpoint is not None and trainer.epoch
+            else "nothing is kept"
+        )
+        raise Interrupted(f"interrupted in epoch {trainer.epoch + 1} of {trainer.epochs}: {kept}") from None
+    run = Run(args.method, args.seed, config, trainer)
     return run.history, run.summary()
 
 
 # -- memory -------------------------------------------------------------------------------------------
 def run_memory(args: argparse.Namespace) -> None:
     from .buffer import LAG, memory_table
+    from .runs import output_file, write_csv
 
     LAG.check("lag", args.lag)
     Range(1, 1000, integer=True).check("k", args.k)
+    if args.out:
+        output_file(args.out)
     table = memory_table(lag=args.lag, k=args.k)
     shown = table.assign(
         k=table.k.where(table.storage == "topk", "—"), vs_dense_sliding=table.vs_dense_sliding.map(lambda v: f"{v:.3f}")
@@ -254,8 +334,7 @@ def run_memory(args: argparse.Namespace) -> None:
         ].to_string(index=False)
     )
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.out, index=False)
+        write_csv(table, args.out)
         print(f"\nwrote {args.out}")
 
 
@@ -263,13 +342,12 @@ COMMANDS = {"compare": run_compare, "train": run_train, "memory": run_memory}
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; its exit code (see EXIT_CODES): bad input, Ctrl-C and warnings are one
+    line each on stderr, never a traceback (`runs.command`)."""
+    from .runs import command
+
     args = build_parser().parse_args(argv)
-    try:
-        COMMANDS[args.command](args)
-    except ConfigError as error:
-        print(f"lstsd-edu: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return command("lstsd-edu", lambda: COMMANDS[args.command](args))
 
 
 if __name__ == "__main__":
