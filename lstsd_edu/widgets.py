@@ -43,12 +43,13 @@ import pandas as pd
 import torch
 from IPython.display import Image, clear_output, display
 
-from .buffer import buffer_bytes
+from .buffer import LAG, MODES, buffer_bytes
 from .data import Dataset, load_dataset
 from .diagnostics import SCORES, milestones, mislabel_auc, seed_gain, teacher_schedule
-from .errors import ConfigError, check_choice
-from .experiments import Config, fast_mode, preset, selection, train
+from .errors import ConfigError, Range, check_choice
+from .experiments import Config, check_config, fast_mode, preset, selection, train
 from .plots import explorer_figure, memorisation_figure, schedule_figure
+from .trainer import as_seed
 
 WIDE = widgets.Layout(width="320px")
 STYLE = {"description_width": "110px"}
@@ -143,10 +144,15 @@ class ScheduleView(View):
     def __init__(
         self, lag: int = 3, mode: str = "sliding", epochs: int = 12, num_samples: int = 4000, num_classes: int = 10
     ) -> None:
+        LAG.check("lag", lag)
+        check_choice("mode", mode, MODES)
+        Range(1, 1000, integer=True).check("epochs", epochs)
+        Range(1, 1 << 40, integer=True).check("num_samples", num_samples)
+        Range(2, 1 << 30, integer=True).check("num_classes", num_classes)
         self.epochs, self.num_samples, self.num_classes = epochs, num_samples, num_classes
         super().__init__(
             {
-                "lag": _slider(widgets.IntSlider, "lag", lag, 1, 8, 1),
+                "lag": _slider(widgets.IntSlider, "lag", lag, 1, max(8, lag), 1),
                 "mode": widgets.Dropdown(
                     options=["sliding", "phase"], value=mode, description="mode", layout=WIDE, style=STYLE
                 ),
@@ -183,6 +189,18 @@ class DivergenceExplorer(View):
         score: str = "nll_long",
         milestones: dict[str, int] | None = None,
     ) -> None:
+        needed = ["epoch", "index", "label", "clean_label", "flipped", "student_agrees"]
+        if not isinstance(divergences, pd.DataFrame):
+            got = type(divergences).__name__
+        elif divergences.empty or not set(needed) <= set(divergences):
+            got = f"{len(divergences)} rows with columns {', '.join(map(str, divergences.columns)) or 'none'}"
+        else:
+            got = None
+        if got is not None:
+            raise ConfigError(
+                "divergences must be the frame of Trainer.divergences (train with diagnostics=True): rows with "
+                f"columns {', '.join(needed)} and the scores; got {got}"
+            )
         self.divergences, self.milestones = divergences, milestones
         self.auc = mislabel_auc(divergences)
         epochs = sorted(divergences.epoch.unique())
@@ -190,6 +208,10 @@ class DivergenceExplorer(View):
         if sample is None:  # start on a flipped sample: the interesting kind
             sample = int(flipped.iloc[0]) if len(flipped) else 0
         scores = [s for s in SCORES if s in divergences.columns]
+        check_choice("score", score, scores)
+        Range(0, int(divergences["index"].max()), integer=True).check("sample", sample)
+        if epoch is not None:
+            Range(int(epochs[0]), int(epochs[-1]), integer=True).check("epoch", epoch)
         super().__init__(
             {
                 "epoch": _slider(widgets.IntSlider, "epoch", epoch or epochs[-1], epochs[0], epochs[-1], 1),
@@ -295,7 +317,9 @@ class Playground(View):
     def __init__(self, config: Config | None = None, seed: int = 0, train_size: int | None = None) -> None:
         if config is None:
             config, train_size = playground_config(), train_size or PLAYGROUND_TRAIN_SIZE
-        self.config, self.seed, self.train_size = config.validate(), seed, train_size
+        if train_size is not None:
+            Range(1, 1 << 40, integer=True).check("train_size", train_size)
+        self.config, self.seed, self.train_size = check_config(config), as_seed("seed", seed), train_size
         self.retrained = False
         self._holding = False  # True while epochs moves the limits of lag and ramp
         super().__init__(
