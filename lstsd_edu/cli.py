@@ -17,6 +17,13 @@ atomically. Long commands survive interruption: `compare` keeps each finished ru
 `<out>/runs/` as it finishes, and the same command run again trains only the runs missing there,
 giving the same files as a run never interrupted (`--fresh`: train them all again); `train`
 keeps a checkpoint, `<out>/checkpoint.pt`, after every epoch and continues from it.
+
+Exit codes (also in `--help`): 0 done; 2 bad input, one line naming the parameter, before any
+training; 3 done and written, but a run diverged — its training loss became NaN or exploded
+(see `trainer.py`), so it stopped early, and the table marks it and leaves it out of the means
+(e.g. `lstsd-edu compare --lr 9.9 --methods ce,lstsd --seeds 0 --epochs 4` exits 3: a script
+can tell a finished comparison from one with a broken run); 130 Ctrl-C, one line saying what is
+kept and how to resume.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ import pandas as pd
 from .config import Config
 from .data import Dataset, load_dataset
 from .device import seed_everything
-from .errors import Choice, ConfigError
+from .errors import Choice, ConfigError, check_range
 from .methods import METHOD, build_method
 from .models import build_model
 from .runs import RunStore, execute, set_default_run
@@ -336,6 +336,7 @@ def compare(
     if repeated:
         raise ConfigError(f"methods must name each method once; got {', '.join(repeated)} more than once")
     config, seeds = check_config(config), check_seeds(seeds)
+    check_range("jobs", jobs, 1, 1024, integer=True)
     if data is None:
         data = load_data(config)  # once, for every run (and, with jobs > 1, sent to each worker once)
     tasks = [(m, config, seed) for seed in seeds for m in methods]
@@ -427,6 +428,7 @@ def sweep(
 
     METHOD.check("method", method)
     config, seeds = check_config(config), check_seeds(seeds)
+    check_range("jobs", jobs, 1, 1024, integer=True)
     if not isinstance(grid, dict) or not grid:
         raise ConfigError(f"grid must map Config fields to lists of values, e.g. {{'lag': [5, 10]}}; got {grid!r}")
     for name, values in grid.items():

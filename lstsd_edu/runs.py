@@ -130,10 +130,10 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else str(value)
 
 
-def _encode(summary: dict, history: pd.DataFrame) -> str:
-    return json.dumps(
-        {"summary": summary, "history": history.to_dict(orient="split", index=False)}, default=_plain, indent=1
-    )
+def _encode(summary: dict, history: pd.DataFrame, about: dict | None = None) -> str:
+    """A run as JSON: what it was (`about`, for a reader of the file), its summary and its history."""
+    record = {"run": about or {}, "summary": summary, "history": history.to_dict(orient="split", index=False)}
+    return json.dumps(record, default=_plain, indent=1)
 
 
 def _decode(text: str) -> Outcome:
@@ -245,7 +245,10 @@ def execute(
 
     bar = tqdm(total=len(unique), initial=len(results), desc=desc, disable=not progress)
 
-    def finish(key: str, text: str) -> None:
+    def finish(key: str, outcome: Outcome) -> None:
+        method, config, seed = task_of[key]
+        about = {"method": method, "seed": seed, "config": dataclasses.asdict(config), "data": identity}
+        text = _encode(*outcome, about)
         if store is not None:
             store.put(key, text)
         results[key] = _decode(text)  # the same decoding as a run read back from the store
@@ -254,7 +257,7 @@ def execute(
     try:
         if jobs == 1 or len(todo) <= 1:
             for key in todo:
-                finish(key, _encode(*run(*task_of[key], data)))
+                finish(key, run(*task_of[key], data))
         else:
             _in_workers(todo, task_of, data, run, min(jobs, len(todo)), finish)
     except KeyboardInterrupt:
@@ -274,7 +277,7 @@ def _interrupted(kept: int, total: int, store: RunStore | None) -> str:
     )
 
 
-def _in_workers(todo: list[str], task_of: dict, data, run, jobs: int, finish: Callable[[str, str], None]) -> None:
+def _in_workers(todo: list[str], task_of: dict, data, run, jobs: int, finish: Callable[[str, Outcome], None]) -> None:
     """Train the runs `todo` in `jobs` spawned worker processes, calling `finish` as each ends."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -291,10 +294,10 @@ def _in_workers(todo: list[str], task_of: dict, data, run, jobs: int, finish: Ca
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 key = pending.pop(future)
-                text, caught = future.result()
+                outcome, caught = future.result()
                 for message, category in caught:  # a worker's warnings, shown here, once each
                     warnings.warn(message, category, stacklevel=1)
-                finish(key, text)
+                finish(key, outcome)
     except BaseException:
         with _sigint_ignored():  # a second Ctrl-C must not leave the workers running
             _stop(pool)
@@ -340,12 +343,12 @@ def _start_worker(run, data: bytes, threads: int) -> None:
     _WORKER.update(run=run, data=pickle.loads(data))
 
 
-def _work(task: Task) -> tuple[str, list]:
-    """One run in a worker: its encoded outcome and the warnings it raised (shown by the parent)."""
+def _work(task: Task) -> tuple[Outcome, list]:
+    """One run in a worker: its outcome and the warnings it raised (shown by the parent)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        text = _encode(*_WORKER["run"](*task, _WORKER["data"]))
-    return text, [(str(w.message), w.category) for w in caught]
+        outcome = _WORKER["run"](*task, _WORKER["data"])
+    return outcome, [(str(w.message), w.category) for w in caught]
 
 
 # ---------------------------------------------------------------------------------------------
