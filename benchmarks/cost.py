@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lstsd_edu.data import load_dataset
 from lstsd_edu.experiments import Run, make_trainer, preset
 from lstsd_edu.methods import METHODS
+from lstsd_edu.runs import command, output_file, write_csv
 
 
 def fresh_trainer(method: str, config, seed: int, data):
@@ -132,6 +133,7 @@ def main() -> None:
     p.add_argument("--loss-only", action="store_true", help="time loss + backward alone, per step")
     p.add_argument("--out", default="benchmarks/results/cost.csv")
     args = p.parse_args()
+    output_file(args.out)  # before any training
     torch.set_num_threads(args.threads)
     methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
     # the preset's schedule, so that LSTSD's teachers appear within the rounds as in a real run
@@ -153,9 +155,8 @@ def main() -> None:
         f"{os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.2f} at the end"
     )
     print(summarise(df, methods).to_string(float_format=lambda v: f"{v:.4f}"))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out, index=False)
+    write_csv(df, args.out)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(command("cost.py", main))

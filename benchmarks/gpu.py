@@ -24,10 +24,12 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lstsd_edu.buffer import human_bytes
 from lstsd_edu.data import CIFAR_FOLDERS, DATA_DIR, cifar_dataset, load_cifar
-from lstsd_edu.experiments import human_bytes, preset, train
+from lstsd_edu.experiments import preset, train
+from lstsd_edu.runs import command, output_file, write_csv
 
-TARGET_RATIO, TARGET_SECONDS = 1.02, 5.0  # issue #7: LSTSD ≤ 1.02 × CE, an epoch ≤ 5 s on an H100
+TARGET_RATIO, TARGET_SECONDS = 1.02, 5.0  # the targets: LSTSD ≤ 1.02 × CE, an epoch ≤ 5 s on an H100
 
 
 def synthetic_cifar100(seed: int = 0):
@@ -55,6 +57,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--out", default="benchmarks/results/gpu.csv")
     args = p.parse_args()
+    output_file(args.out)  # before any training
     if not torch.cuda.is_available():
         print(
             "benchmarks/gpu.py measures the CUDA path and needs a CUDA GPU; "
@@ -126,10 +129,9 @@ def main() -> None:
             f"{'met' if r <= TARGET_RATIO else 'NOT met'}); slowest method's epoch: {s:.2f} s "
             f"(target ≤ {TARGET_SECONDS:g} s on an H100: {'met' if s <= TARGET_SECONDS else 'NOT met'})"
         )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    df.assign(device=device, data=source, model=args.model, batch_size=args.batch_size).to_csv(args.out, index=False)
+    write_csv(df.assign(device=device, data=source, model=args.model, batch_size=args.batch_size), args.out)
     print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(command("gpu.py", main))

@@ -21,6 +21,9 @@ machine drifts between two whole runs). Reported per method:
 Writes `<out>_runs.csv` (one row per run), `<out>_table.csv` (one row per setting × method) and
 `<out>.md` (the README table, with the command and the machine). Runs in one process with
 `--threads` torch threads (default 1: the timings are then not at the mercy of thread scheduling).
+Each finished run is kept in `--store` (default `runs/store`, shared with the other benchmarks:
+a run is stored under a hash of everything that decides it); after an interruption the same
+command trains only the runs missing there (`--fresh`: all of them again).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from cost import measure, summarise
 from lstsd_edu.data import load_dataset
 from lstsd_edu.experiments import compare, preset, table
 from lstsd_edu.methods import METHODS
+from lstsd_edu.runs import RunStore, command, output_folder, write_csv, write_text
 from lstsd_edu.trainer import get_device
 
 SETTINGS = (("mnist1d", 0.0), ("mnist1d", 0.3), ("digits", 0.4))
@@ -61,10 +65,12 @@ def run_setting(
     progress: bool,
     cost_repeats: int,
     cost_rounds: int,
+    store: RunStore,
+    fresh: bool,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per-run summary, per-method table) for one dataset and noise rate."""
     config = preset(dataset, noise=noise, epochs=epochs)
-    summary, _ = compare(methods, config, seeds, progress=progress)
+    summary, _ = compare(methods, config, seeds, progress=progress, store=store, fresh=fresh)
     name = setting_name(dataset, noise)
     summary.insert(0, "setting", name)
     t = table(summary)
@@ -106,7 +112,7 @@ def markdown(tables: pd.DataFrame, header: list[str]) -> str:
 
 
 def verdict(tables: pd.DataFrame) -> list[str]:
-    """The issue's two checks, computed: LSTSD's cost, and who wins on 30%-noisy MNIST-1D."""
+    """The two checks, computed: LSTSD's cost, and who wins on 30%-noisy MNIST-1D."""
     lines = []
     by = tables.set_index(["setting", "method"])
     if "lstsd" in tables.method.values:
@@ -137,8 +143,11 @@ def main() -> None:
     p.add_argument("--cost-rounds", type=int, default=8, help="timed epochs per repeat (default 8)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     p.add_argument("--out", default="benchmarks/results/peers", help="output path prefix")
+    p.add_argument("--store", default="runs/store", help="finished runs, kept for a rerun (default: runs/store)")
+    p.add_argument("--fresh", action="store_true", help="train every run again, ignoring the store")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args()
+    output_folder(Path(args.out).parent)  # before any training
     torch.set_num_threads(args.threads)
     methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
     seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
@@ -151,7 +160,16 @@ def main() -> None:
     settings = [(item.split(":")[0], float(item.split(":")[1])) for item in args.settings.split(",")]
     for dataset, noise in settings:
         summary, t = run_setting(
-            dataset, noise, methods, seeds, epochs, not args.no_progress, cost_repeats, cost_rounds
+            dataset,
+            noise,
+            methods,
+            seeds,
+            epochs,
+            not args.no_progress,
+            cost_repeats,
+            cost_rounds,
+            RunStore(args.store),
+            args.fresh,
         )
         runs.append(summary)
         tables.append(t)
@@ -177,14 +195,13 @@ def main() -> None:
         f"(`benchmarks/cost.py`), median of {cost_repeats} repeats × {cost_rounds} rounds; "
         "`born_again` counts both generations. State: per-sample records or teacher copy.",
     ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(f"{out}_runs.csv", index=False)
-    tables.to_csv(f"{out}_table.csv", index=False)
+    write_csv(runs, f"{out}_runs.csv")
+    write_csv(tables, f"{out}_table.csv")
     text = markdown(tables, header)
-    Path(f"{out}.md").write_text(text)
+    write_text(text, f"{out}.md")
     print("\n" + text)
     print(f"wrote {out}_runs.csv, {out}_table.csv, {out}.md")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(command("peers.py", main))

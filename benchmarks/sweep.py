@@ -4,14 +4,16 @@
         --grid "lag=5,10,20 long_mode=sliding,phase w_long=0.3,0.45 w_short=0.3,0.45 temperature=1,2"
 
 Each grid point trains `lstsd` once per seed (baselines ce/short/long once per seed with the
-same hyperparameters). Runs go to two worker processes with one thread each (2 cores).
+same hyperparameters, with `--methods`). Runs go through `runs.execute`: `--jobs` worker
+processes (default 2, one thread each, for 2 cores), each finished run kept in `--store`
+(default `runs/store`, shared with the other benchmarks), so that an interrupted sweep, run
+again, trains only the runs it had not finished (`--fresh`: all of them again).
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import multiprocessing as mp
 import sys
 from pathlib import Path
 
@@ -19,7 +21,8 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lstsd_edu.experiments import preset, train
+from lstsd_edu.experiments import preset
+from lstsd_edu.runs import command, execute, output_file, write_csv, write_text
 
 
 def parse_value(text: str):
@@ -39,16 +42,6 @@ def parse_grid(text: str) -> list[dict]:
     return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
 
 
-def work(job):
-    torch.set_num_threads(1)
-    method, seed, overrides = job
-    run = train(method, preset(JOB_DATASET, **overrides), seed)
-    return {**overrides, **run.summary()}
-
-
-JOB_DATASET = "mnist1d"
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--dataset", default="mnist1d")
@@ -57,25 +50,20 @@ def main() -> None:
     p.add_argument("--methods", default="lstsd")
     p.add_argument("--grid", required=True)
     p.add_argument("--base", default="", help="fixed overrides, same syntax as --grid")
+    p.add_argument("--jobs", type=int, default=2, help="runs side by side (default: 2)")
+    p.add_argument("--store", default="runs/store", help="finished runs, kept for a rerun (default: runs/store)")
+    p.add_argument("--fresh", action="store_true", help="train every run again, ignoring the store")
     p.add_argument("--out", required=True)
     args = p.parse_args()
-    global JOB_DATASET
-    JOB_DATASET = args.dataset  # read by the (forked) workers
+    output_file(args.out)  # before any training
+    torch.set_num_threads(1)
     base = parse_grid(args.base)[0] if args.base else {}
     points = [{**base, **g, "noise": args.noise} for g in parse_grid(args.grid)]
-    jobs = [(m, int(s), pt) for pt in points for s in args.seeds.split(",") for m in args.methods.split(",")]
-    with mp.get_context("fork").Pool(2) as pool:
-        rows = []
-        for i, row in enumerate(pool.imap(work, jobs)):
-            rows.append(row)
-            print(
-                f"[{i + 1}/{len(jobs)}]",
-                {k: row[k] for k in [*list(points[0]), "method", "seed", "final_test_acc", "best_test_acc"]},
-                flush=True,
-            )
-    df = pd.DataFrame(rows)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out, index=False)
+    labels = [(m, int(s), pt) for pt in points for s in args.seeds.split(",") for m in args.methods.split(",")]
+    tasks = [(m, preset(args.dataset, **pt), s) for m, s, pt in labels]
+    outcomes = execute(tasks, None, store=args.store, jobs=args.jobs, fresh=args.fresh, desc="sweep")
+    df = pd.DataFrame([{**pt, **summary} for (_, _, pt), (summary, _) in zip(labels, outcomes)])
+    write_csv(df, args.out)
     # a markdown table beside the CSV: mean (std) final test accuracy over seeds per point × method
     keys = [k for k in points[0] if k != "noise"]
     table = (
@@ -83,15 +71,16 @@ def main() -> None:
         .final_test_acc.agg(lambda a: f"{a.mean():.3f} ({a.std(ddof=0):.3f})")
         .unstack("method")
     )
-    command = "python benchmarks/sweep.py " + " ".join(
+    command_line = "python benchmarks/sweep.py " + " ".join(
         f'{a} "{v}"' if " " in v else f"{a} {v}" for a, v in zip(sys.argv[1::2], sys.argv[2::2])
     )
-    Path(args.out).with_suffix(".md").write_text(
-        f"`{command}`\n\nfinal test accuracy, mean (std) over seeds {args.seeds}; "
-        f"noise {args.noise}\n\n{table.to_markdown()}\n"
+    write_text(
+        f"`{command_line}`\n\nfinal test accuracy, mean (std) over seeds {args.seeds}; "
+        f"noise {args.noise}\n\n{table.to_markdown()}\n",
+        Path(args.out).with_suffix(".md"),
     )
     print(table.to_string())
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(command("sweep.py", main))

@@ -18,13 +18,14 @@ Each (problem, storage, seed) trains once; CE is trained alongside as the refere
 gives final and best test accuracy (mean ± std over seeds), the method's per-sample state
 (`buffer`: `Method.state_bytes`, i.e. the records plus LSTSD's per-epoch table of teacher
 mixtures; the records alone are in `lstsd-edu memory`), and the accuracy difference to dense
-LSTSD. Writes the runs to CSV.
+LSTSD. Writes the runs to CSV. Runs go through `runs.execute` (`--workers` at a time), each kept
+in `--store` as it finishes (default `runs/store`, shared with the other benchmarks), so the
+same command after an interruption trains only what is missing (`--fresh`: everything again).
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import sys
 import tempfile
 from pathlib import Path
@@ -33,29 +34,41 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lstsd_edu.buffer import human_bytes
 from lstsd_edu.data import load_cifar, load_dataset, make_cifar_like, with_label_noise
-from lstsd_edu.experiments import human_bytes, preset, train
+from lstsd_edu.experiments import preset
+from lstsd_edu.runs import command, execute, output_file, write_csv
 
 NOISE = 0.3
-DATA: dict = {}  # problem -> Dataset, filled before the workers fork
 
 
-def work(job: tuple) -> dict:
-    torch.set_num_threads(1)
-    problem, method, storage, k, seed, overrides = job
-    config = preset("mnist1d" if problem == "mnist1d" else "cifar100", noise=NOISE, storage=storage, k=k, **overrides)
-    run = train(method, config, seed, data=DATA[problem])
-    h = run.history
-    label = "ce" if method == "ce" else ("dense" if storage == "dense" else f"topk k={k}")
-    return dict(
-        problem=problem,
-        variant=label,
-        seed=seed,
-        final_test_acc=h.test_acc.iloc[-1],
-        best_test_acc=h.test_acc.max(),
-        buffer_bytes=run.trainer.method.state_bytes,
-        sec_per_epoch=h.seconds.median(),
-    )
+def variants(ks: list[int]) -> list[tuple[str, str, int]]:
+    """(method, storage, k) per variant: CE, dense LSTSD, then LSTSD with each top-k."""
+    return [("ce", "dense", 5), ("lstsd", "dense", 5)] + [("lstsd", "topk", k) for k in ks]
+
+
+def label(method: str, storage: str, k: int) -> str:
+    return "ce" if method == "ce" else ("dense" if storage == "dense" else f"topk k={k}")
+
+
+def run_problem(problem: str, data, ks: list[int], seeds: list[int], overrides: dict, args) -> list[dict]:
+    """Every variant × seed on one problem, through `runs.execute` (stored, resumable)."""
+    base = "mnist1d" if problem == "mnist1d" else "cifar100"
+    jobs = [(seed, *v) for seed in seeds for v in variants(ks)]
+    tasks = [(m, preset(base, noise=NOISE, storage=storage, k=k, **overrides), seed) for seed, m, storage, k in jobs]
+    outcomes = execute(tasks, data, store=args.store, jobs=args.workers, fresh=args.fresh, desc=problem)
+    return [
+        dict(
+            problem=problem,
+            variant=label(m, storage, k),
+            seed=seed,
+            final_test_acc=summary["final_test_acc"],
+            best_test_acc=summary["oracle_best_test_acc"],
+            buffer_bytes=summary["buffer_bytes"],
+            sec_per_epoch=summary["seconds_per_epoch"],
+        )
+        for (seed, m, storage, k), (summary, _) in zip(jobs, outcomes)
+    ]
 
 
 def main() -> None:
@@ -69,39 +82,24 @@ def main() -> None:
     p.add_argument("--cifar-model", default="mlp")
     p.add_argument("--cifar-width", type=int, default=256)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--store", default="runs/store", help="finished runs, kept for a rerun (default: runs/store)")
+    p.add_argument("--fresh", action="store_true", help="train every run again, ignoring the store")
     p.add_argument("--out", default="benchmarks/results/topk.csv")
     args = p.parse_args()
+    output_file(args.out)  # before any training
+    torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
     problems = args.problems.split(",")
-    jobs = []
-    with tempfile.TemporaryDirectory() as root:
-        if "mnist1d" in problems:
-            DATA["mnist1d"] = load_dataset("mnist1d", NOISE)
-            ks = [int(k) for k in args.mnist1d_k.split(",")]
-            jobs += [
-                ("mnist1d", m, s, k, seed, {})
-                for seed in seeds
-                for m, s, k in [("ce", "dense", 5), ("lstsd", "dense", 5)] + [("lstsd", "topk", k) for k in ks]
-            ]
-        if "cifar" in problems:
+    rows = []
+    if "mnist1d" in problems:
+        data = load_dataset("mnist1d", NOISE)
+        rows += run_problem("mnist1d", data, [int(k) for k in args.mnist1d_k.split(",")], seeds, {}, args)
+    if "cifar" in problems:
+        with tempfile.TemporaryDirectory() as root:
             make_cifar_like(root, "cifar100", num_train=args.cifar_train, num_test=1000, seed=0, noise=150.0)
-            DATA["cifar"] = with_label_noise(load_cifar("cifar100", root, download=False), NOISE)
-            ks = [int(k) for k in args.cifar_k.split(",")]
+            data = with_label_noise(load_cifar("cifar100", root, download=False), NOISE)
             cifar = dict(model=args.cifar_model, width=args.cifar_width, epochs=args.cifar_epochs, lag=10)
-            jobs += [
-                ("cifar", m, s, k, seed, cifar)
-                for seed in seeds
-                for m, s, k in [("ce", "dense", 5), ("lstsd", "dense", 5)] + [("lstsd", "topk", k) for k in ks]
-            ]
-        with mp.get_context("fork").Pool(args.workers) as pool:
-            rows = []
-            for i, row in enumerate(pool.imap(work, jobs)):
-                rows.append(row)
-                print(
-                    f"[{i + 1}/{len(jobs)}] {row['problem']} {row['variant']} seed {row['seed']}: "
-                    f"final {row['final_test_acc']:.3f}",
-                    flush=True,
-                )
+            rows += run_problem("cifar", data, [int(k) for k in args.cifar_k.split(",")], seeds, cifar, args)
     df = pd.DataFrame(rows)
     g = df.groupby(["problem", "variant"], sort=False)
     table = pd.DataFrame(
@@ -117,10 +115,9 @@ def main() -> None:
     table["vs_dense"] = table.final_acc - table.index.get_level_values("problem").map(dense).to_numpy()
     print(f"\nnoise {NOISE:g} symmetric · seeds {args.seeds} · torch {torch.__version__} · CPU")
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out, index=False)
+    write_csv(df, args.out)
     print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(command("topk.py", main))

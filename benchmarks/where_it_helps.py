@@ -39,9 +39,8 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lstsd_edu.runs import RunStore
-
 from lstsd_edu.experiments import load_data, preset
+from lstsd_edu.runs import RunStore, command, output_folder, save_figure, write_csv, write_text
 from lstsd_edu.tuning import differences, fresh_table, tune
 
 DATASETS = ("mnist1d", "digits", "textsynth")
@@ -227,25 +226,27 @@ def main() -> None:
     args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     torch.set_num_threads(1)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    output_folder(out.parent)  # before any training
     store = RunStore(args.store)
-    command = "python benchmarks/where_it_helps.py " + " ".join(sys.argv[1:])
+    command_line = "python benchmarks/where_it_helps.py " + " ".join(sys.argv[1:])
     if args.clean:
         frame = run_clean(args, store)
-        frame.to_csv(f"{out}_clean.csv", index=False)
-        Path(f"{out}_clean.md").write_text(
-            markdown(frame, ["variant"], command, "Clean MNIST-1D: LSTSD against tuned CE and label smoothing")
+        write_csv(frame, f"{out}_clean.csv")
+        write_text(
+            markdown(frame, ["variant"], command_line, "Clean MNIST-1D: LSTSD against tuned CE and label smoothing"),
+            f"{out}_clean.md",
         )
         print(f"wrote {out}_clean.csv, {out}_clean.md")
         return
     frame = run_map(args, store)
-    frame.to_csv(f"{out}.csv", index=False)
-    Path(f"{out}.md").write_text(
-        markdown(frame, ["dataset", "noise"], command, "Where LSTSD helps: LSTSD against the best tuned baseline")
+    write_csv(frame, f"{out}.csv")
+    write_text(
+        markdown(frame, ["dataset", "noise"], command_line, "Where LSTSD helps: LSTSD against the best tuned baseline"),
+        f"{out}.md",
     )
-    map_figure(frame).savefig(f"{out}.png", dpi=120, bbox_inches="tight")
+    save_figure(map_figure(frame), f"{out}.png", dpi=120, bbox_inches="tight")
     print(f"wrote {out}.csv, {out}.md, {out}.png")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(command("where_it_helps.py", main))
