@@ -1,5 +1,8 @@
 """lstsd_edu.trainer: zero-weight LSTSD is CE, determinism, resume equivalence, history, diagnostics,
-devices, and bad input."""
+devices, bad input, divergence (NaN and explosion), and checkpoints from another run."""
+
+import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -7,17 +10,16 @@ import torch
 from lstsd_edu.data import load_dataset
 from lstsd_edu.errors import ConfigError
 from lstsd_edu.experiments import preset, train
-from lstsd_edu.methods import build_method
+from lstsd_edu.losses import per_sample_ce
+from lstsd_edu.methods import Method, build_method
 from lstsd_edu.models import build_model
-from lstsd_edu.trainer import Trainer, get_device, seed_everything
+from lstsd_edu.trainer import DivergedWarning, Trainer, get_device, seed_everything
 
 
 @pytest.fixture(scope="module")
 def small_data():
     """A 512-sample slice of noisy MNIST-1D keeps each run to about a second."""
     data = load_dataset("mnist1d", noise=0.3)
-    from dataclasses import replace
-
     from lstsd_edu.data import TensorData
 
     def cut(t, n):
@@ -164,3 +166,132 @@ def test_bad_trainer_settings_fail_early(small_data, kwargs, parameter):
     args = dict(epochs=2, batch_size=64, lr=0.05, device="cpu", progress=False) | kwargs
     with pytest.raises(ConfigError, match=parameter):
         Trainer(model, lstsd(), small_data, **args)
+
+
+@pytest.mark.parametrize(
+    "kwargs, parameter",
+    [
+        (dict(model=None), "model must be a Module"),
+        (dict(method="lstsd"), "method must be a Method"),
+        (dict(data=None), "data must be a Dataset"),
+        (dict(eval_batch_size=0), "eval_batch_size"),
+        (dict(seed=-1), "seed"),
+        (dict(seed="one"), "seed"),
+        (dict(model="3 classes"), "model must give 10 class scores per sample"),
+        (dict(model="2-d inputs"), "cannot take this data's inputs, shaped \\(1, 40\\)"),
+    ],
+)
+def test_bad_trainer_arguments_fail_early(small_data, kwargs, parameter):
+    models = {
+        "3 classes": build_model("cnn1d", small_data.input_shape, 3, width=8),
+        "2-d inputs": build_model("cnn2d", (1, 8, 8), small_data.num_classes, width=4),
+    }
+    model = build_model("cnn1d", small_data.input_shape, small_data.num_classes, width=8)
+    args = dict(model=model, method=lstsd(), data=small_data, epochs=2, device="cpu", progress=False) | kwargs
+    args["model"] = models.get(args["model"], args["model"]) if isinstance(args["model"], str) else args["model"]
+    with pytest.raises(ConfigError, match=parameter):
+        Trainer(**args)
+
+
+# ---------------------------------------------------------------------------------------------
+# divergence
+# ---------------------------------------------------------------------------------------------
+class NaNLoss(Method):
+    """CE until `epoch`, then NaN: a model or loss gone wrong."""
+
+    name = "nan_from_epoch_1"
+
+    def loss(self, logits, batch, epoch):
+        ce = per_sample_ce(logits, batch[1]).mean()
+        return ce * math.nan if epoch >= 1 else ce
+
+
+def test_a_nan_loss_stops_the_run_marks_it_and_keeps_the_epochs_trained(small_data):
+    trainer = make_trainer(small_data, NaNLoss(), epochs=5, seed=3)
+    with pytest.warns(DivergedWarning, match=r"nan_from_epoch_1 seed 3 diverged in epoch 2: .* not finite"):
+        history = trainer.fit()
+    assert trainer.diverged_epoch == 2 and trainer.epoch == 2
+    assert len(history) == 2 and math.isnan(history.train_loss.iloc[1]) and math.isfinite(history.train_loss.iloc[0])
+    assert len(trainer.fit()) == 2  # a diverged run is not trained further
+
+
+def test_a_learning_rate_far_too_large_is_caught_as_an_explosion(small_data):
+    seed_everything(0)
+    model = build_model("cnn1d", small_data.input_shape, small_data.num_classes, width=8)
+    trainer = Trainer(
+        model, build_method("ce"), small_data, epochs=4, batch_size=64, lr=9.9, device="cpu", progress=False
+    )
+    with pytest.warns(DivergedWarning, match=r"ce seed 0 diverged in epoch 1: its mean training loss .* > 100 × 2.3"):
+        history = trainer.fit()
+    assert trainer.diverged_epoch == 1 and len(history) == 1 and history.train_loss.iloc[0] > 230
+
+
+def test_the_explosion_rule_is_100_times_the_larger_of_ln_c_and_the_first_epoch(small_data):
+    trainer = make_trainer(small_data, build_method("ce"), epochs=4)
+    ln_c = math.log(10)
+    trainer.check_divergence(100 * ln_c)  # the first epoch: against ln C alone
+    assert trainer.diverged_epoch is None
+    trainer.rows = [{"train_loss": 5.0}]  # a first epoch above ln C raises the bar
+    trainer.check_divergence(500.0)
+    assert trainer.diverged_epoch is None
+    with pytest.warns(DivergedWarning):
+        trainer.check_divergence(500.1)
+    assert trainer.diverged_epoch == 1
+    trainer = make_trainer(small_data, build_method("ce"), epochs=4)
+    trainer.rows = [{"train_loss": 0.5}]  # a first epoch below ln C does not lower it
+    trainer.check_divergence(100 * ln_c)
+    assert trainer.diverged_epoch is None
+
+
+def test_a_diverged_run_summary_has_nan_accuracies_and_the_epoch():
+    config = preset("mnist1d", epochs=3, width=4, lr=9.9)
+    with pytest.warns(DivergedWarning, match="lstsd seed 0"):
+        run = train("lstsd", config)
+    summary = run.summary()
+    assert summary["diverged"] is True and summary["diverged_epoch"] == len(run.history) < 3
+    assert all(math.isnan(summary[k]) for k in ("final_test_acc", "selected_test_acc", "selected_epoch"))
+    assert run.history.test_acc.notna().all()  # the history keeps what was measured
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints from another run
+# ---------------------------------------------------------------------------------------------
+def test_a_checkpoint_from_another_run_is_refused_naming_each_difference(small_data, tmp_path):
+    path = tmp_path / "ckpt.pt"
+    saved = make_trainer(small_data, lstsd(lag=2), epochs=3)
+    saved.fit(until=1, checkpoint=path)
+    make_trainer(small_data, lstsd(lag=2), epochs=3, seed=7).load_checkpoint(path)  # the seed is the checkpoint's
+
+    cases = [
+        (make_trainer(small_data, lstsd(lag=3), epochs=3), r"method is LSTSD\(.*lag=2.*\) there, LSTSD\(.*lag=3"),
+        (make_trainer(small_data, build_method("ce"), epochs=3), r"method is LSTSD\(.*\) there, CrossEntropy\(\) here"),
+        (make_trainer(small_data, lstsd(lag=2), epochs=4), "epochs is 3 there, 4 here"),
+    ]
+    for width, lr, difference in [
+        (16, 0.05, "model is CNN1d with .* parameters there, CNN1d with .* parameters here"),
+        (8, 0.1, "lr is 0.05 there, 0.1 here"),
+    ]:
+        model = build_model("cnn1d", small_data.input_shape, 10, width=width)
+        trainer = Trainer(model, lstsd(lag=2), small_data, epochs=3, batch_size=64, lr=lr, device="cpu", progress=False)
+        cases.append((trainer, difference))
+    fewer = replace(small_data, train=small_data.train.subset(torch.arange(500)))
+    cases.append((make_trainer(fewer, lstsd(lag=2), epochs=3), "data is 512 training samples.* there, 500 training"))
+    for trainer, difference in cases:
+        with pytest.raises(ConfigError, match=f"ckpt.pt: the checkpoint is from another run: .*{difference}"):
+            trainer.load_checkpoint(path)
+
+
+def test_a_damaged_checkpoint_is_a_config_error(small_data, tmp_path):
+    path = tmp_path / "ckpt.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        make_trainer(small_data, lstsd(), epochs=2).load_checkpoint(path)
+
+
+def test_the_diverged_mark_travels_with_the_checkpoint(small_data, tmp_path):
+    trainer = make_trainer(small_data, NaNLoss(), epochs=4)
+    with pytest.warns(DivergedWarning):
+        trainer.fit(checkpoint=tmp_path / "ckpt.pt")
+    resumed = make_trainer(small_data, NaNLoss(), epochs=4)
+    resumed.load_checkpoint(tmp_path / "ckpt.pt")
+    assert resumed.diverged_epoch == 2 and len(resumed.fit()) == 2

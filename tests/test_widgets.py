@@ -236,3 +236,32 @@ def test_every_view_leaves_a_static_picture(small_config, tmp_path):
     before = view.snapshot().data
     view.sliders["lag"].value = 6
     assert view.snapshot().data != before
+
+
+@pytest.mark.parametrize(
+    "build, parameter",
+    [
+        (lambda: ScheduleView(lag=0), "lag"),
+        (lambda: ScheduleView(mode="cyclic"), "mode"),
+        (lambda: ScheduleView(epochs=0), "epochs"),
+        (lambda: ScheduleView(num_samples=-1), "num_samples"),
+        (lambda: ScheduleView(num_classes=1), "num_classes"),
+        (lambda: DivergenceExplorer([1, 2]), "divergences"),
+        (lambda: DivergenceExplorer(divergence_frame().iloc[:0]), "divergences"),
+        (lambda: DivergenceExplorer(divergence_frame(), score="loss"), "score"),
+        (lambda: DivergenceExplorer(divergence_frame(), sample=10**6), "sample"),
+        (lambda: DivergenceExplorer(divergence_frame(), epoch=999), "epoch"),
+        (lambda: Playground({"lag": 3}), "config"),
+        (lambda: Playground(preset("digits"), seed=-1), "seed"),
+        (lambda: Playground(preset("digits"), train_size=0), "train_size"),
+    ],
+)
+def test_bad_constructor_input_is_a_config_error_naming_the_parameter(build, parameter):
+    from lstsd_edu.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=parameter):
+        build()
+
+
+def test_schedule_view_takes_a_lag_beyond_its_default_slider_range():
+    assert ScheduleView(lag=12).sliders["lag"].value == 12
