@@ -261,6 +261,7 @@ def execute(
         else:
             _in_workers(todo, task_of, data, run, min(jobs, len(todo)), finish)
     except KeyboardInterrupt:
+        bar.leave = False  # the one line that follows says how far it got
         kept = sum(key in store for key in unique) if store is not None else len(results)
         raise Interrupted(_interrupted(kept, len(unique), store)) from None
     finally:
@@ -283,6 +284,10 @@ def _in_workers(todo: list[str], task_of: dict, data, run, jobs: int, finish: Ca
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     context = multiprocessing.get_context("spawn")  # not fork: torch's threads do not survive a fork
+    try:
+        pickle.dumps(run)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        raise ConfigError(f"run must be a module-level function to train in worker processes; got {run!r}") from None
     with _sigint_ignored():  # the workers are born ignoring Ctrl-C: this process alone handles it
         # the data goes to each worker once, as plain pickled bytes (a copy: not torch's shared
         # memory, whose handles a stopped worker could leave behind)

@@ -247,3 +247,8 @@ def test_command_turns_errors_interrupts_and_warnings_into_one_line_each(capsys)
     assert capsys.readouterr().err == "prog: interrupted\n"
     assert command("prog", warns) == 3
     assert capsys.readouterr().err == "prog: warning: ce seed 0 diverged in epoch 1\n"
+
+
+def test_workers_need_a_run_function_they_can_import():
+    with pytest.raises(ConfigError, match="run must be a module-level function"):
+        execute(tasks(), run=lambda *task: fake_run(*task), jobs=2, progress=False)
