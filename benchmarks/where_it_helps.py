@@ -83,7 +83,7 @@ def run_map(args, store) -> pd.DataFrame:
                 ["lstsd", *BASELINES],
                 base,
                 trials=args.trials,
-                fresh_seeds=FRESH_SEEDS[: args.fresh],
+                fresh_seeds=FRESH_SEEDS[: args.fresh_seeds],
                 store=store,
                 jobs=args.jobs,
                 progress=not args.no_progress,
@@ -161,7 +161,7 @@ def run_clean(args, store) -> pd.DataFrame:
             ["lstsd", "ce", "ls"],
             base,
             trials=args.trials,
-            fresh_seeds=FRESH_SEEDS[: args.fresh],
+            fresh_seeds=FRESH_SEEDS[: args.fresh_seeds],
             data=data,
             fixed={"lstsd": fixed},
             store=store,
@@ -215,14 +215,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 epochs, 3 trials, 2 fresh seeds")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated (default: all three)")
     parser.add_argument("--trials", type=int, default=12, help="trials per method and cell (default: 12)")
-    parser.add_argument("--fresh", type=int, default=5, help="fresh seeds per chosen setting (default: 5)")
+    parser.add_argument("--fresh-seeds", type=int, default=5, help="fresh seeds per chosen setting (default: 5)")
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side (default: 2)")
     parser.add_argument("--store", default="runs/store", help="cache of finished runs (default: runs/store)")
     parser.add_argument("--out", default="benchmarks/results/where_it_helps", help="output prefix")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     if args.quick:
-        args.trials, args.fresh = 3, 2
+        args.trials, args.fresh_seeds = 3, 2
     args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     torch.set_num_threads(1)
     out = Path(args.out)

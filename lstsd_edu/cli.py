@@ -93,15 +93,23 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
         )
 
 
-def config_from(args: argparse.Namespace):
-    """The `Config` the settings flags describe: the dataset's preset with the flags given."""
+def config_from(args: argparse.Namespace, method: str | None = None):
+    """The `Config` the settings flags describe: the dataset's preset, `method`'s tuned settings
+    on it (`experiments.TUNED`), then the flags given."""
     from .config import settings
     from .experiments import FAST_EPOCHS, preset
 
     overrides = {f.name: getattr(args, f.name) for f in settings() if f.name != "dataset"}
     if args.fast and overrides["epochs"] is None:
         overrides["epochs"] = FAST_EPOCHS
-    return preset(args.dataset, **overrides)
+    return preset(args.dataset, method, **overrides)
+
+
+def _methods(text: str) -> list[str]:
+    from .methods import METHODS
+
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    return list(METHODS) if methods == ["all"] else methods  # `all`: every method
 
 
 def add_run_options(parser: argparse.ArgumentParser, out: str) -> None:
@@ -172,6 +180,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(t, "runs/train")
     add_settings(t)
 
+    u = sub.add_parser(
+        "tune",
+        help="tune several methods with the same budget on validation, then test them on fresh seeds",
+        description="Tune several methods with one protocol (tuning.py): the same number of trials each, "
+        "scored on the validation split with the test split removed, then each chosen setting trained with "
+        "fresh seeds. Every run is kept in --store; the same command run again resumes.",
+        **layout,
+    )
+    u.add_argument("--methods", default="all", help=f"comma-separated, from {','.join(METHODS)}, or all (default)")
+    u.add_argument("--trials", type=int, default=24, help="settings tried per method (default: 24)")
+    u.add_argument("--tuning-seeds", default="0", help="seeds of the search runs (default: 0)")
+    u.add_argument(
+        "--fresh-seeds", default="1000,1001,1002,1003,1004", help="seeds of the reported runs (default: 1000–1004)"
+    )
+    u.add_argument("--jobs", type=int, default=1, help="runs trained at a time, each in its own process (default: 1)")
+    u.add_argument("--store", default="runs/store", help="folder keeping every finished run (default: runs/store)")
+    add_run_options(u, "runs/tune")
+    add_settings(u)
+
     m = sub.add_parser("memory", help="the buffer's memory for CIFAR-100 and ImageNet, dense vs topk")
     m.add_argument(
         "--lag", type=int, default=20, help="long-term lag L: sliding keeps L + 1 slots (default: 20, the presets' lag)"
@@ -188,21 +215,23 @@ DIVERGED = 3  # the exit code of a command that finished but had a run diverge
 def run_compare(args: argparse.Namespace) -> int:
     import torch
 
-    from .experiments import compare, table
-    from .methods import METHODS
+    from .experiments import compare, settings_text, table
+    from .methods import METHOD, METHODS
     from .runs import RunStore, output_folder, save_figure, write_csv
 
     THREADS.check("threads", args.threads)
     Range(1, 1024, integer=True).check("jobs", args.jobs)
     torch.set_num_threads(args.threads)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    methods = list(METHODS) if methods == ["all"] else methods  # `--methods all`: every method
+    methods = _methods(args.methods)
     seeds = _int_list("seeds", args.seeds)
-    config = config_from(args)
+    for m in methods:
+        METHOD.check("method", m)
+    configs = {m: config_from(args, m) for m in methods}  # each method's tuned preset, then the flags
+    config = configs[methods[0]]
     out = output_folder(args.out)  # before any training
     summary, history = compare(
         methods,
-        config,
+        configs,
         seeds,
         progress=not args.no_progress,
         jobs=args.jobs,
@@ -221,11 +250,12 @@ def run_compare(args: argparse.Namespace) -> int:
     t = table(summary)
     print(
         f"\n{config.dataset} · {config.model} · noise {config.noise:g} {config.noise_kind} · "
-        f"{config.epochs} epochs · seeds {','.join(map(str, seeds))} · lag {config.lag} "
-        f"{config.long_mode} · w_long {config.w_long} · w_short {config.w_short} · τ {config.temperature} · "
-        f"ramp {config.ramp}"
+        f"{config.epochs} epochs · seeds {','.join(map(str, seeds))} · validation {config.val_fraction:.0%}"
     )
     print(format_table(t))
+    print("\nsettings (each method's tuned preset, then the flags given):")
+    for m in methods:
+        print(f"  {m:<11} {settings_text(METHODS[m], configs[m])}")
     diverged = summary[summary.diverged]
     if len(diverged):
         runs = ", ".join(f"{r.method} seed {r.seed} (epoch {int(r.diverged_epoch)})" for r in diverged.itertuples())
@@ -270,7 +300,7 @@ def run_train(args: argparse.Namespace) -> int:
     METHOD.check("method", args.method)
     THREADS.check("threads", args.threads)
     torch.set_num_threads(args.threads)
-    config = config_from(args)
+    config = config_from(args, args.method)
     out = output_folder(args.out)  # before any training
     rank, world = distributed.init(get_device(config.device))
     try:
@@ -345,7 +375,45 @@ def run_memory(args: argparse.Namespace) -> None:
         print(f"\nwrote {args.out}")
 
 
-COMMANDS = {"compare": run_compare, "train": run_train, "memory": run_memory}
+# -- tune -----------------------------------------------------------------------------------------------
+def run_tune(args: argparse.Namespace) -> int:
+    import shlex
+
+    import torch
+
+    from .methods import METHOD
+    from .runs import RunStore, output_folder, write_csv, write_text
+    from .tuning import report, tune
+
+    THREADS.check("threads", args.threads)
+    Range(1, 1024, integer=True).check("jobs", args.jobs)
+    torch.set_num_threads(args.threads)
+    methods = _methods(args.methods)
+    for m in methods:
+        METHOD.check("method", m)
+    base = config_from(args)  # the preset and the flags: the first trial of every method
+    out = output_folder(args.out)  # before any training
+    result = tune(
+        methods,
+        base,
+        trials=args.trials,
+        tuning_seeds=tuple(_int_list("tuning-seeds", args.tuning_seeds)),
+        fresh_seeds=tuple(_int_list("fresh-seeds", args.fresh_seeds)),
+        store=RunStore(args.store),
+        jobs=args.jobs,
+        progress=not args.no_progress,
+    )
+    command = "lstsd-edu " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else ""
+    text = report(result, command)
+    write_text(text, out / "tuning.md")
+    write_csv(result.trials, out / "trials.csv")
+    write_csv(result.fresh, out / "fresh.csv")
+    print(text)
+    print(f"wrote {out / 'tuning.md'}, {out / 'trials.csv'}, {out / 'fresh.csv'}")
+    return DIVERGED if result.fresh.diverged.any() else 0
+
+
+COMMANDS = {"compare": run_compare, "train": run_train, "tune": run_tune, "memory": run_memory}
 
 
 def main(argv: list[str] | None = None) -> int:

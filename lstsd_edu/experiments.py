@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from .config import Config
 from .data import Dataset, load_dataset
 from .device import seed_everything
 from .errors import Choice, ConfigError, check_range
-from .methods import METHOD, build_method
+from .methods import METHOD, Method, build_method
 from .models import build_model
 from .runs import RunStore, execute, set_default_run
 from .trainer import Trainer, as_seed
@@ -160,13 +160,24 @@ def load_data(config: Config, root=None):
     return load_dataset(config.dataset, config.noise, config.noise_kind, val_fraction=config.val_fraction, root=root)
 
 
-def preset(dataset: str, **overrides) -> Config:
-    """The dataset's defaults with `overrides` (Config fields; None values are ignored), validated."""
+# Each method's own settings on a dataset, chosen by `lstsd-edu tune` with the same budget for
+# every method, on validation only (see tuning.py); the files named here hold the commands, the
+# search spaces, every trial and the fresh-seed results. A dataset or method missing here takes
+# the preset's values.
+TUNED: dict[str, dict[str, dict]] = {}
+
+
+def preset(dataset: str, method: str | None = None, **overrides) -> Config:
+    """The dataset's defaults, then `method`'s tuned settings on that dataset (`TUNED`, if any),
+    then `overrides` (Config fields; None values are ignored); validated."""
     PRESET.check("dataset", dataset)
+    if method is not None:
+        METHOD.check("method", method)
     unknown = sorted(set(overrides) - set(Config.__dataclass_fields__))
     if unknown:
         raise ConfigError(f"preset overrides must be Config fields; got {', '.join(unknown)}")
-    config = replace(PRESETS[dataset], **{k: v for k, v in overrides.items() if v is not None})
+    tuned = TUNED.get(dataset, {}).get(method, {})
+    config = replace(PRESETS[dataset], **tuned, **{k: v for k, v in overrides.items() if v is not None})
     if fast_mode() and overrides.get("epochs") is None:
         # a few epochs, with lag and ramp shrunk to fit, so that both teachers still appear
         config = replace(
@@ -207,6 +218,7 @@ class Run:
             noise=c.noise,
             noise_kind=c.noise_kind,
             epochs=c.epochs,
+            settings=settings_text(type(method), c),
             **chosen,
             seconds_per_epoch=self.history.seconds.median(),
             buffer_bytes=method.state_bytes,
@@ -214,6 +226,16 @@ class Run:
             diverged=diverged_epoch is not None,
             diverged_epoch=math.nan if diverged_epoch is None else diverged_epoch,
         )
+
+
+def settings_text(method: type[Method], config: Config) -> str:
+    """The settings a method is tuned on (its `search_space`), as `name=value` pairs."""
+    return " ".join(
+        f"{name}={getattr(config, name):.4g}"
+        if isinstance(getattr(config, name), float)
+        else f"{name}={getattr(config, name)}"
+        for name in method.search_space
+    )
 
 
 def selection(history: pd.DataFrame) -> dict:
@@ -306,7 +328,7 @@ def train(
 
 def compare(
     methods: Sequence[str],
-    config: Config,
+    config: Config | Mapping[str, Config],
     seeds: Sequence[int] = (0, 1, 2),
     data: Dataset | None = None,
     *,
@@ -317,6 +339,8 @@ def compare(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train every method with every seed on the same data. Returns (summary, history).
 
+    `config` is one Config for every method, or one per method (e.g. each method's tuned preset,
+    `{m: preset(dataset, m) for m in methods}`), which must then agree on the data settings.
     `data` is the config's dataset (`load_data`) unless given (your own `Dataset`). Runs go seed
     by seed, method by method inside a seed, so that methods being compared are timed side by side
     under the same machine load. `jobs` > 1 trains that many runs at a time, each in its own
@@ -335,11 +359,19 @@ def compare(
     repeated = sorted({m for m in methods if list(methods).count(m) > 1})
     if repeated:
         raise ConfigError(f"methods must name each method once; got {', '.join(repeated)} more than once")
-    config, seeds = check_config(config), check_seeds(seeds)
+    if isinstance(config, Mapping) and set(methods) - set(config):
+        missing = ", ".join(m for m in methods if m not in config)
+        raise ConfigError(f"config must be one Config, or one per method; got none for {missing}")
+    configs = {m: check_config(config[m] if isinstance(config, Mapping) else config) for m in methods}
+    seeds = check_seeds(seeds)
+    first = configs[methods[0]]
+    differ = [f for f in DATA_SETTINGS if any(getattr(c, f) != getattr(first, f) for c in configs.values())]
+    if differ:
+        raise ConfigError(f"config must give every method the same data; the methods' configs differ in {differ}")
     check_range("jobs", jobs, 1, 1024, integer=True)
     if data is None:
-        data = load_data(config)  # once, for every run (and, with jobs > 1, sent to each worker once)
-    tasks = [(m, config, seed) for seed in seeds for m in methods]
+        data = load_data(first)  # once, for every run (and, with jobs > 1, sent to each worker once)
+    tasks = [(m, configs[m], seed) for seed in seeds for m in methods]
     results = execute(tasks, data, store=store, jobs=jobs, progress=progress, fresh=fresh)
     return pd.DataFrame([summary for summary, _ in results]), pd.concat([h for _, h in results], ignore_index=True)
 

@@ -115,8 +115,10 @@ class Dataset:
     val: TensorData | None = None  # carved from the training set, same label noise
 
     def to(self, device: torch.device | str) -> Dataset:
-        val = None if self.val is None else self.val.to(device)
-        return replace(self, train=self.train.to(device), test=self.test.to(device), val=val)
+        """Every split on `device`; a split the data does not have (None) stays None."""
+        return replace(
+            self, **{name: getattr(self, name) and getattr(self, name).to(device) for name in ("train", "val", "test")}
+        )
 
     @classmethod
     def from_arrays(
