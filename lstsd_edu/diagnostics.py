@@ -20,6 +20,11 @@ On noisy data the interesting question is whether these numbers single out the s
 label was flipped; `mislabel_auc` answers it with the ROC AUC per epoch (1.0 = every flipped
 sample scores above every clean one, 0.5 = chance).
 
+As a mislabel detector to use, with everything fixed in advance: `margin_detector` (the record's
+`margin`, flagged where > 0) next to confident learning, `cleanlab_detector`, which needs
+out-of-sample probabilities (`experiments.cross_val_probs`: K models, each trained on K − 1
+folds); `detection_quality` scores either against the flip mask (ROC AUC, precision, recall).
+
 `teacher_schedule` is the bookkeeping side: which epoch's record sits in which ring slot, and
 which slots the teachers are read from, computed by a real (one-sample) `SnapshotBuffer`;
 `milestones` names the epochs a figure marks: the short-term teacher arrives, the ramp ends, the
@@ -75,10 +80,7 @@ def epoch_divergences(buffer: SnapshotBuffer, epoch: int, train: TensorData) -> 
     # −log p_teacher(y) for both teachers at once: [2, N]
     nll = -teachers.log_probs.gather(2, label[None, :, None].expand(2, -1, 1)).squeeze(2)
     nll = torch.where(teachers.valid, nll, nan)
-    # max_{c≠y} log q_c − log q_y: mask the given class out with −inf before the max
-    own = student.gather(1, label[:, None]).squeeze(1)  # [N]
-    others = student.scatter(1, label[:, None], float("-inf")).max(1).values  # [N]
-    margin = torch.where(seen, others - own, nan)
+    margin = torch.where(seen, label_margin(student, label), nan)
     agrees = teachers.log_probs.argmax(2) == label  # [2, N]
     return pd.DataFrame(
         {
@@ -97,6 +99,19 @@ def epoch_divergences(buffer: SnapshotBuffer, epoch: int, train: TensorData) -> 
             "short_agrees": (agrees[1] & teachers.valid[1]).cpu().numpy(),
         }
     )
+
+
+def label_margin(log_probs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """max_{c≠y_i} log p_i,c − log p_i,y_i for each row: log-probabilities [N, C], labels [N] -> [N].
+
+    > 0 exactly when some other class is more probable than the given one. A temperature τ divides
+    every log-probability difference by τ, so the sign (and the ranking of samples) does not
+    depend on it: records taken at τ and predictions at τ = 1 flag the same samples.
+    """
+    own = log_probs.gather(1, labels[:, None]).squeeze(1)  # [N]
+    # mask the given class out with −inf before the max
+    others = log_probs.scatter(1, labels[:, None], float("-inf")).max(1).values  # [N]
+    return others - own
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,6 +161,84 @@ def best_auc(auc: pd.DataFrame) -> pd.DataFrame:
     final = auc.sort_values("epoch").groupby("score").auc.last()
     out = pd.DataFrame({"best_epoch": best.epoch, "best_auc": best.auc, "final_auc": final})
     return out.sort_values("best_auc", ascending=False).reset_index()
+
+
+# ---------------------------------------------------------------------------------------------
+# Mislabel detectors side by side: LSTSD's records and confident learning
+# ---------------------------------------------------------------------------------------------
+def margin_detector(margin) -> tuple[np.ndarray, np.ndarray]:
+    """LSTSD's mislabel detector, fixed before any label's truth is looked at: (score, flagged).
+
+    Score: the student's `margin` from its record of one epoch, max_{c≠y} log q_c − log q_y
+    (higher: more likely mislabeled). Why this score and not another of `SCORES`:
+
+    * it measures *disagreement with the given label*, the trace a flipped label leaves; the KL
+      scores measure *change*, and a student that does not memorise the flipped labels changes
+      about as much on them as on clean ones;
+    * it exists for every sample from the first epoch on (`nll_long` waits L epochs for its
+      teacher) and is read from the record alone, at no cost;
+    * it is the student's own view at that epoch, the same quantity a plain run's prediction
+      gives (`label_margin`), so a CE run can be read the same way; and it is, up to sign, the
+      margin Pleiss et al. (2020) rank mislabeled samples by.
+
+    Flagged set: margin > 0, i.e. the student predicts another class than the given one: a rule
+    that needs no clean label, no noise rate and nothing tuned. A sample without a record (NaN)
+    is never flagged. Which epoch's record to read is the caller's, chosen on the noisy
+    validation split (the run's `selected_epoch`) or fixed in advance (the last epoch).
+    """
+    score = np.asarray(margin, dtype=float)  # [N]
+    return score, score > 0  # NaN > 0 is False
+
+
+def cleanlab_detector(labels, pred_probs) -> tuple[np.ndarray, np.ndarray]:
+    """Confident learning (the `cleanlab` package) as its documentation prescribes: (score, flagged).
+
+    `pred_probs` [N, C] must be out-of-sample, each row predicted by a model that never trained
+    on that sample (K-fold cross-validation: `experiments.cross_val_probs`); `labels` [N] are the
+    given (noisy) labels. With cleanlab's defaults:
+
+        score    1 − cleanlab.rank.get_label_quality_scores(labels, pred_probs)
+                 (self-confidence: 1 − p(given label); higher: more likely mislabeled)
+        flagged  cleanlab.filter.find_label_issues(labels, pred_probs)
+                 (prune by noise rate: the confident joint's off-diagonal counts, per class)
+
+    (`n_jobs=1` keeps it on one core; it does not change the result.) cleanlab is an optional
+    dependency (`pip install "lstsd-edu[mislabel]"`), imported only here.
+    """
+    try:
+        from cleanlab.filter import find_label_issues
+        from cleanlab.rank import get_label_quality_scores
+    except ImportError as error:
+        raise ImportError('cleanlab_detector needs the cleanlab package: pip install "lstsd-edu[mislabel]"') from error
+    labels = np.asarray(labels)  # [N]
+    pred_probs = np.asarray(pred_probs, dtype=float)  # [N, C]
+    quality = get_label_quality_scores(labels, pred_probs)  # [N], in [0, 1]
+    flagged = find_label_issues(labels, pred_probs, n_jobs=1)  # [N] bool
+    return 1.0 - quality, flagged
+
+
+def detection_quality(score, flagged, flipped) -> dict:
+    """How well a detector finds the flipped labels: the one place the flip mask is read.
+
+    auc        `roc_auc(score, flipped)` over the samples with a score (no threshold)
+    precision  flagged and flipped / flagged   (NaN when nothing is flagged)
+    recall     flagged and flipped / flipped   (NaN when nothing is flipped)
+    flagged    the size of the flagged set
+    flipped    how many labels were flipped
+    """
+    score = np.asarray(score, dtype=float)
+    flagged = np.asarray(flagged, dtype=bool)
+    flipped = np.asarray(flipped, dtype=bool)
+    valid = ~np.isnan(score)
+    hits = int((flagged & flipped).sum())
+    n_flagged, n_flipped = int(flagged.sum()), int(flipped.sum())
+    return dict(
+        auc=roc_auc(score[valid], flipped[valid]),
+        precision=hits / n_flagged if n_flagged else float("nan"),
+        recall=hits / n_flipped if n_flipped else float("nan"),
+        flagged=n_flagged,
+        flipped=n_flipped,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

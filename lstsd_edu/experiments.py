@@ -3,6 +3,7 @@
     config = preset("mnist1d", noise=0.3)                       # documented defaults + overrides
     summary, history = compare(["ce", "lstsd"], config, seeds=[0, 1, 2])
     grid = sweep("lstsd", config, {"lag": [5, 10, 20], "w_long": [0.2, 0.4]}, seeds=[0])
+    held_out = cross_val_probs("ce", config, folds=5)            # out-of-sample probabilities
 
 Each dataset has documented defaults (`PRESETS`): the model, the optimiser settings and the LSTSD
 hyperparameters. The LSTSD defaults for MNIST-1D were chosen by the sweeps recorded in
@@ -28,7 +29,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import torch
 
 from .config import Config
 from .data import Dataset, load_dataset
@@ -42,9 +45,12 @@ from .trainer import Trainer, as_seed
 __all__ = [
     "PRESETS",
     "Config",
+    "OutOfSample",
     "Run",
     "compare",
+    "cross_val_probs",
     "fast_mode",
+    "fit_predicting",
     "load_data",
     "make_trainer",
     "outcome",
@@ -324,6 +330,68 @@ def train(
     trainer = make_trainer(method, config, seed, data=data, progress=progress, diagnostics=diagnostics)
     trainer.fit()
     return Run(method, seed, config, trainer)
+
+
+def fit_predicting(trainer: Trainer, split) -> torch.Tensor:
+    """Train `trainer` to its last epoch, predicting every sample of `split` after each epoch.
+
+    Returns log-probabilities (τ = 1) [E, N, C] on the CPU, row e after epoch e + 1. Predicting is
+    done in eval mode and draws no random numbers, so the training is exactly `trainer.fit()`'s.
+    """
+    split = split.to(trainer.device)
+    predictions = []
+    while trainer.epoch < trainer.epochs:
+        trainer.fit(trainer.epoch + 1)
+        predictions.append(torch.log_softmax(trainer.predict(split), dim=1).cpu())  # [N, C]
+    return torch.stack(predictions)
+
+
+@dataclass
+class OutOfSample:
+    """Predicted probabilities for every training sample from a model that never trained on it."""
+
+    probs: np.ndarray  # [N, C] each fold's model at its epoch chosen on validation
+    last_probs: np.ndarray  # [N, C] each fold's model after its last epoch
+    fold: np.ndarray  # [N] the fold sample i was held out in: its model trained on all the others
+    selected_epochs: list[int]  # per fold, 1-based
+    seconds: float  # training seconds of all the fold models (their histories' `seconds`, summed)
+
+
+def cross_val_probs(method: str, config: Config, data=None, folds: int = 5, seed: int = 0) -> OutOfSample:
+    """Out-of-sample probabilities on the training split by K-fold cross-validation (K = `folds`).
+
+    The training split is cut into K folds, stratified by the given labels (sklearn's
+    `StratifiedKFold`, shuffled with `seed`, as cleanlab's own cross-validation does). For each
+    fold a model is trained with `method` and `config` (seed `seed`) on the other K − 1 folds,
+    and predicts the held-out fold after every epoch; the prediction kept is the one at the
+    epoch of best accuracy on the noisy validation split (`selection`, as for any run), and the
+    last epoch's is kept beside it. Cost: K trainings on (K − 1)/K of the data. The validation
+    and test splits are the data's own, unchanged.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    check_range("folds", folds, 2, 100, integer=True)
+    if data is None:
+        data = load_data(config)
+    labels = data.train.y.cpu().numpy()  # [N]
+    probs = np.zeros((len(labels), data.num_classes))
+    last_probs, fold = probs.copy(), np.full(len(labels), -1)
+    selected, seconds = [], 0.0
+    splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels)
+    for k, (trained_on, held_out) in enumerate(splits):
+        index = torch.as_tensor(trained_on, device=data.train.y.device)
+        trainer = make_trainer(method, config, seed, data=replace(data, train=data.train.subset(index)))
+        held = data.train.subset(torch.as_tensor(held_out, device=data.train.y.device))
+        log_probs = fit_predicting(trainer, held)  # [E, n_k, C]
+        chosen = selection(trainer.history)["selected_epoch"]
+        epoch = trainer.epochs if math.isnan(chosen) else int(chosen)  # no validation split: the last
+        # softmax of log-probabilities, in float64: rows that sum to 1 to the last digit
+        probs[held_out] = log_probs[epoch - 1].double().softmax(1).numpy()
+        last_probs[held_out] = log_probs[-1].double().softmax(1).numpy()
+        fold[held_out] = k
+        selected.append(epoch)
+        seconds += float(trainer.history.seconds.sum())
+    return OutOfSample(probs, last_probs, fold, selected, seconds)
 
 
 def compare(
