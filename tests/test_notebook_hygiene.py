@@ -44,10 +44,15 @@ def test_there_are_chapters():
         "00_quickstart",
         "01_snapshot_buffer",
         "02_the_loss",
-        "03_with_and_without",
-        "04_per_sample_divergence",
-        "05_playground",
-        "06_your_own_data",
+        "03_the_loop",
+        "04_with_and_without",
+        "05_per_sample_divergence",
+        "06_playground",
+        "07_your_own_data",
+        "08_your_own_loop",
+        "09_peers",
+        "10_scaling_up",
+        "11_text",
     ):
         assert f"{stem}.ipynb" in names
 
@@ -227,7 +232,7 @@ def test_private_finds_widget_state_user_names_and_unknown_metadata(monkeypatch)
     "text",
     [
         "load_dataset('mnist1d', root=DATA_DIR)  # data/ at the repository's root",
-        "see notebooks/05_playground.ipynb and benchmarks/results/peers.md",
+        "see notebooks/06_playground.ipynb and benchmarks/results/peers.md",
         "ratio: 1.03 × ce; lr 0.1; x: [B, C]",
         "commit 9f86d08",  # a short hash is no secret
         "the token of a text corpus; vocabulary[token] = id",

@@ -77,28 +77,28 @@ def assert_clean(notebook: NotebookPage) -> None:
 def test_playground_sliders_retrain_and_redraw(notebook, artifacts):
     """05: run all cells; moving "lag" retrains LSTSD and redraws its curves; moving "noise rate"
     retrains both runs and changes the figure and the result table."""
-    playground = notebook("05_playground.ipynb")
+    playground = notebook("06_playground.ipynb")
     playground.run_all()
     assert_clean(playground)
-    playground.cell_of(playground.slider("lag")).screenshot(path=str(artifacts / "05_playground-1-ran.png"))
+    playground.cell_of(playground.slider("lag")).screenshot(path=str(artifacts / "06_playground-1-ran.png"))
     # The title names the lag, so the figure must change; the accuracies in the table may not
     # (a lag change can leave them equal to three decimals).
     cell = move_slider(playground, "lag", table_must_change=False)
-    cell.screenshot(path=str(artifacts / "05_playground-2-lag-moved.png"))
+    cell.screenshot(path=str(artifacts / "06_playground-2-lag-moved.png"))
     # A new noise rate retrains CE and LSTSD on other labels: every number of the table changes.
     cell = move_slider(playground, "noise rate", table_must_change=True)
-    cell.screenshot(path=str(artifacts / "05_playground-3-noise-moved.png"))
-    playground.screenshot_notebook(artifacts / "05_playground.png")
+    cell.screenshot(path=str(artifacts / "06_playground-3-noise-moved.png"))
+    playground.screenshot_notebook(artifacts / "06_playground.png")
     assert_clean(playground)
 
 
 def test_divergence_explorer_epoch_slider_redraws(notebook, artifacts):
     """04: run all cells; moving "epoch" redraws the per-sample divergence figure and its table."""
-    explorer = notebook("04_per_sample_divergence.ipynb")
+    explorer = notebook("05_per_sample_divergence.ipynb")
     explorer.run_all()
     assert_clean(explorer)
-    explorer.cell_of(explorer.slider("epoch")).screenshot(path=str(artifacts / "04_per_sample_divergence-1-ran.png"))
+    explorer.cell_of(explorer.slider("epoch")).screenshot(path=str(artifacts / "05_per_sample_divergence-1-ran.png"))
     cell = move_slider(explorer, "epoch", table_must_change=True)
-    cell.screenshot(path=str(artifacts / "04_per_sample_divergence-2-epoch-moved.png"))
-    explorer.screenshot_notebook(artifacts / "04_per_sample_divergence.png")
+    cell.screenshot(path=str(artifacts / "05_per_sample_divergence-2-epoch-moved.png"))
+    explorer.screenshot_notebook(artifacts / "05_per_sample_divergence.png")
     assert_clean(explorer)
