@@ -31,6 +31,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,7 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lstsd_edu.data import load_dataset
-from lstsd_edu.experiments import Run, make_trainer, preset
+from lstsd_edu.experiments import Run, load_data, make_trainer, preset
 from lstsd_edu.methods import METHODS
 from lstsd_edu.runs import command, output_file, write_csv
 
@@ -58,13 +58,15 @@ def fresh_trainer(method: str, config, seed: int, data):
 
 
 def measure(methods: list[str], config, data, repeats: int, epochs: int) -> pd.DataFrame:
-    """Epoch seconds, one row per repeat × round × method (see the module docstring)."""
+    """Epoch seconds, one row per repeat × round × method (see the module docstring). `config` is
+    one Config for every method or one per method (e.g. each method's tuned preset)."""
     methods = ["ce"] + [m for m in methods if m != "ce"]  # CE is the yardstick of every round
+    configs = {m: config[m] if isinstance(config, Mapping) else config for m in methods}
     rows = []
     for repeat in range(repeats):
         trainers, pretrains = {}, {}
         for method in methods:
-            trainers[method], pretrains[method] = fresh_trainer(method, config, repeat, data)
+            trainers[method], pretrains[method] = fresh_trainer(method, configs[method], repeat, data)
         for round_ in range(epochs):
             shift = round_ % len(methods)
             seconds = {m: trainers[m].train_epoch()["seconds"] for m in methods[shift:] + methods[:shift]}
@@ -131,25 +133,30 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=12, help="rounds per repeat (default 12)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     p.add_argument("--loss-only", action="store_true", help="time loss + backward alone, per step")
+    p.add_argument("--tuned", action="store_true", help="each method with its tuned preset (experiments.TUNED)")
     p.add_argument("--out", default="benchmarks/results/cost.csv")
     args = p.parse_args()
     output_file(args.out)  # before any training
     torch.set_num_threads(args.threads)
     methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
     # the preset's schedule, so that LSTSD's teachers appear within the rounds as in a real run
-    config = preset(args.dataset, noise=args.noise, epochs=args.epochs, model=args.model, width=args.width)
-    data = load_dataset(config.dataset, config.noise, config.noise_kind)
+    settings = dict(noise=args.noise, epochs=args.epochs, model=args.model, width=args.width)
+    config = preset(args.dataset, **settings)
+    if args.tuned:
+        config = {m: preset(args.dataset, m, **settings) for m in methods}
+    data = load_data(config if not args.tuned else config[methods[0]])
     if args.loss_only:
         print(
             f"loss + backward per step, batch {config.batch_size}, {data.num_classes} classes, "
             f"{torch.get_num_threads()} thread(s), microseconds (best of 7 × 1000 steps):"
         )
-        print(loss_only(methods, config, data).to_string(float_format=lambda v: f"{v:.1f}"))
+        print(loss_only(methods, preset(args.dataset, **settings), data).to_string(float_format=lambda v: f"{v:.1f}"))
         return
     df = measure(methods, config, data, args.repeats, args.epochs)
+    shown = config if not args.tuned else config[methods[0]]
     print(
-        f"{args.dataset} (noise {args.noise:g}), {config.model} (width {config.width or 'default'}), "
-        f"batch {config.batch_size}, "
+        f"{args.dataset} (noise {args.noise:g}), {shown.model} (width {shown.width or 'default'}), "
+        f"batch {shown.batch_size}, {'tuned presets, ' if args.tuned else ''}"
         f"{args.epochs} rounds × {args.repeats} repeats, torch {torch.__version__}, "
         f"{torch.get_num_threads()} thread(s), {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.2f} at the end"

@@ -1,29 +1,22 @@
-"""Every method side by side — accuracy and cost — on the same data, in the same trainer.
+"""Every method side by side — accuracy and cost — each with its own tuned settings.
 
-    .venv/bin/python benchmarks/peers.py                    # the full table: 60 epochs, seeds 0,1,2
-    .venv/bin/python benchmarks/peers.py --quick            # a smoke run: 4 epochs, seed 0
-    .venv/bin/python benchmarks/peers.py --epochs 20 --seeds 0,1
+    .venv/bin/python benchmarks/peers.py                 # the table: every tuned setting, cost timed
+    .venv/bin/python benchmarks/peers.py --quick         # a smoke run of the timing: 3 rounds, 1 repeat
 
-Settings: clean MNIST-1D, 30%-noisy MNIST-1D, 40%-noisy digits (symmetric noise, the presets of
-`experiments.PRESETS`). Methods: all of `methods.METHODS` (ce, ls, short, long, lstsd and the peers
-snapshot, born_again, pskd, te), each with its documented defaults; nothing here is tuned.
+Accuracy is not trained again here: it is read from `lstsd-edu tune`'s fresh-seed runs
+(`benchmarks/results/tuning_<dataset>/fresh.csv`), where every method got the same budget of trials
+on the validation split and its chosen setting was trained with five seeds never used in the
+search. Reported per setting: test accuracy at the epoch chosen on validation, mean ± std over those
+seeds, with the best mean in bold and every method whose 95% paired interval against the best
+holds 0 marked as tied with it (≈).
 
-Per setting, `experiments.compare` trains every method for every seed (the accuracies), and
-`benchmarks/cost.py`'s `measure` times them: fresh trainers of all methods taking turns one epoch
-at a time, so that every method sees the same machine (a few percent is less than a shared
-machine drifts between two whole runs). Reported per method:
+Cost is timed here: fresh trainers of all methods, each with its tuned preset, taking turns one
+epoch at a time (`benchmarks/cost.py`'s `measure`), so that every method sees the same machine;
+seconds per training epoch ÷ CE's in the same round, median over rounds and then over repeats
+(Born-Again's epoch holds both generations). Also: extra forward passes per step, and the state the
+method keeps (per-sample records or a teacher copy).
 
-* final-epoch test accuracy (clean test labels), mean ± std (ddof 0) over seeds;
-* seconds per training epoch ÷ CE's in the same round, median over rounds and then over
-  `--cost-repeats` repeats (Born-Again's epoch holds both generations, see `methods.BornAgain`);
-* extra forward passes per step, and the per-sample/teacher state the method keeps (bytes).
-
-Writes `<out>_runs.csv` (one row per run), `<out>_table.csv` (one row per setting × method) and
-`<out>.md` (the README table, with the command and the machine). Runs in one process with
-`--threads` torch threads (default 1: the timings are then not at the mercy of thread scheduling).
-Each finished run is kept in `--store` (default `runs/store`, shared with the other benchmarks:
-a run is stored under a hash of everything that decides it); after an interruption the same
-command trains only the runs missing there (`--fresh`: all of them again).
+Writes `<out>_table.csv` (one row per setting × method) and `<out>.md` (the README table).
 """
 
 from __future__ import annotations
@@ -41,166 +34,102 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cost import measure, summarise
 
-from lstsd_edu.data import load_dataset
-from lstsd_edu.experiments import compare, preset, table
+from lstsd_edu.experiments import load_data, preset
 from lstsd_edu.methods import METHODS
-from lstsd_edu.runs import RunStore, command, output_folder, write_csv, write_text
-from lstsd_edu.trainer import get_device
+from lstsd_edu.runs import command, output_folder, write_csv, write_text
+from lstsd_edu.tuning import interval
 
-SETTINGS = (("mnist1d", 0.0), ("mnist1d", 0.3), ("digits", 0.4))
-HEADLINE = "MNIST-1D 30%"  # where LSTSD is expected to beat every peer
-
-
-def setting_name(dataset: str, noise: float) -> str:
-    name = {"mnist1d": "MNIST-1D", "digits": "digits"}.get(dataset, dataset)
-    return f"{name} {noise:.0%}" if noise else f"{name} clean"
-
-
-def run_setting(
-    dataset: str,
-    noise: float,
-    methods: list[str],
-    seeds: list[int],
-    epochs: int | None,
-    progress: bool,
-    cost_repeats: int,
-    cost_rounds: int,
-    store: RunStore,
-    fresh: bool,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per-run summary, per-method table) for one dataset and noise rate."""
-    config = preset(dataset, noise=noise, epochs=epochs)
-    summary, _ = compare(methods, config, seeds, progress=progress, store=store, fresh=fresh)
-    name = setting_name(dataset, noise)
-    summary.insert(0, "setting", name)
-    t = table(summary)
-    timing = preset(dataset, noise=noise, epochs=cost_rounds)
-    data = load_dataset(timing.dataset, timing.noise, timing.noise_kind)
-    t["cost_vs_ce"] = summarise(measure(methods, timing, data, cost_repeats, cost_rounds), methods).ratio_to_ce
-    t["extra_forward_passes"] = summary.groupby("method", sort=False).extra_forward_passes.first()
-    t.insert(0, "setting", name)
-    return summary, t.reset_index()
+RESULTS = Path(__file__).resolve().parent / "results"
+SETTINGS = {  # name -> (dataset, the tuning results folder)
+    "MNIST-1D 30%": ("mnist1d", RESULTS / "tuning_mnist1d"),
+    "digits 40%": ("digits", RESULTS / "tuning_digits"),
+    "textsynth 30%": ("textsynth", RESULTS / "tuning_textsynth"),
+}
 
 
-def markdown(tables: pd.DataFrame, header: list[str]) -> str:
-    """One row per method: accuracy per setting, cost ÷ CE per setting, extra passes, state."""
-    settings = list(tables.setting.unique())
-    methods = list(tables.method.unique())
-    by = tables.set_index(["setting", "method"])
-    best = {s: by.loc[s].final_acc_mean.max() for s in settings}
+def accuracy(fresh: pd.DataFrame) -> pd.DataFrame:
+    """Per method: mean and std of the validation-chosen test accuracy over the fresh seeds, and
+    whether it ties with the best mean (the 95% t-interval of the paired difference holds 0)."""
+    by_seed = fresh.pivot_table(index="seed", columns="method", values="selected_test_acc")
+    mean, std = by_seed.mean(), by_seed.std(ddof=1)
+    best = mean.idxmax()
+    tied = {}
+    for m in by_seed:
+        low, high = interval((by_seed[best] - by_seed[m]).dropna().to_numpy())
+        tied[m] = m == best or low <= 0 <= high
+    state = fresh.groupby("method").buffer_bytes.first()
+    passes = fresh.groupby("method").extra_forward_passes.first()
+    return pd.DataFrame(
+        dict(
+            mean=mean, std=std, best=mean.index == best, tied=pd.Series(tied), state=state, extra_forward_passes=passes
+        )
+    )
 
-    def acc(s, m):
-        r = by.loc[(s, m)]
-        cell = f"{r.final_acc_mean:.3f} ± {r.final_acc_std:.3f}"
-        return f"**{cell}**" if r.final_acc_mean == best[s] else cell
 
-    first = settings[0]
-    columns = ["method", *settings, "s/epoch ÷ CE (same order)", "extra fwd / step", f"state ({first})"]
+def markdown(table: pd.DataFrame, header: list[str]) -> str:
+    settings = list(dict.fromkeys(table.setting))
+    methods = [m for m in METHODS if m in set(table.method)]
+    by = table.set_index(["setting", "method"])
+    columns = ["method", *settings, "s/epoch ÷ CE (same order)", "extra fwd / step", f"state ({settings[0]})"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for m in methods:
-        cost = " / ".join(f"{by.loc[(s, m)].cost_vs_ce:.2f}" for s in settings)
-        state = by.loc[(first, m)].buffer_bytes
-        cells = [
-            f"`{m}`",
-            *[acc(s, m) for s in settings],
-            cost,
-            str(int(by.loc[(first, m)].extra_forward_passes)),
-            f"{state / 1024:.0f} KiB" if state else "—",
-        ]
+        cells = [f"`{m}`"]
+        for s in settings:
+            r = by.loc[(s, m)]
+            cell = f"{r['mean']:.3f} ± {r['std']:.3f}"
+            cells.append(f"**{cell}**" if r.best else (f"≈ {cell}" if r.tied else cell))
+        cells.append(" / ".join(f"{by.loc[(s, m)].cost_vs_ce:.2f}" for s in settings))
+        first = by.loc[(settings[0], m)]
+        cells += [str(int(first.extra_forward_passes)), f"{first.state / 1024:.0f} KiB" if first.state else "—"]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join([*header, "", *lines, "", *verdict(tables)]) + "\n"
-
-
-def verdict(tables: pd.DataFrame) -> list[str]:
-    """The two checks, computed: LSTSD's cost, and who wins on 30%-noisy MNIST-1D."""
-    lines = []
-    by = tables.set_index(["setting", "method"])
-    if "lstsd" in tables.method.values:
-        costs = ", ".join(f"{s}: {by.loc[(s, 'lstsd')].cost_vs_ce:.3f}" for s in tables.setting.unique())
-        lines.append(f"- LSTSD seconds per epoch ÷ CE's — {costs} (target ≤ 1.05).")
-    if HEADLINE in tables.setting.values and "lstsd" in tables.method.values:
-        head = by.loc[HEADLINE]
-        above = head[head.final_acc_mean > head.loc["lstsd"].final_acc_mean].index.tolist()
-        lines.append(
-            f"- {HEADLINE}: LSTSD {head.loc['lstsd'].final_acc_mean:.3f}; methods with a higher "
-            f"mean accuracy: {', '.join(f'{m} ({head.loc[m].final_acc_mean:.3f})' for m in above) or 'none'}."
-        )
-    return lines
+    return "\n".join([*header, "", *lines]) + "\n"
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--epochs", type=int, help="epochs per run (default: each preset's, 60)")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated (default: 0,1,2)")
-    p.add_argument("--methods", default="all", help=f"comma-separated from {','.join(METHODS)}, or all")
-    p.add_argument(
-        "--settings",
-        default=",".join(f"{d}:{n:g}" for d, n in SETTINGS),
-        help="dataset:noise pairs (default: mnist1d:0,mnist1d:0.3,digits:0.4)",
-    )
-    p.add_argument("--quick", action="store_true", help="smoke run: 4 epochs, seed 0, to <out>_quick*")
+    p.add_argument("--quick", action="store_true", help="a smoke run of the timing: 1 repeat × 3 rounds")
     p.add_argument("--cost-repeats", type=int, default=4, help="timing repeats per setting (default 4)")
     p.add_argument("--cost-rounds", type=int, default=8, help="timed epochs per repeat (default 8)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     p.add_argument("--out", default="benchmarks/results/peers", help="output path prefix")
-    p.add_argument("--store", default="runs/store", help="finished runs, kept for a rerun (default: runs/store)")
-    p.add_argument("--fresh", action="store_true", help="train every run again, ignoring the store")
-    p.add_argument("--no-progress", action="store_true")
     args = p.parse_args()
-    output_folder(Path(args.out).parent)  # before any training
+    output_folder(Path(args.out).parent)  # before any timing
     torch.set_num_threads(args.threads)
-    methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
-    seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
-    epochs = 4 if args.quick and args.epochs is None else args.epochs
-    cost_repeats, cost_rounds = (1, 3) if args.quick else (args.cost_repeats, args.cost_rounds)
+    repeats, rounds = (1, 3) if args.quick else (args.cost_repeats, args.cost_rounds)
     out = Path(args.out + ("_quick" if args.quick else ""))
-
     start = time.perf_counter()
-    runs, tables = [], []
-    settings = [(item.split(":")[0], float(item.split(":")[1])) for item in args.settings.split(",")]
-    for dataset, noise in settings:
-        summary, t = run_setting(
-            dataset,
-            noise,
-            methods,
-            seeds,
-            epochs,
-            not args.no_progress,
-            cost_repeats,
-            cost_rounds,
-            RunStore(args.store),
-            args.fresh,
-        )
-        runs.append(summary)
-        tables.append(t)
-        print(f"\n{setting_name(dataset, noise)}  ({time.perf_counter() - start:.0f} s so far)")
-        print(t.drop(columns="setting").to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    runs, tables = pd.concat(runs, ignore_index=True), pd.concat(tables, ignore_index=True)
-    minutes = (time.perf_counter() - start) / 60
-
-    command = "python benchmarks/peers.py " + " ".join(sys.argv[1:])
+    tables = []
+    for name, (dataset, folder) in SETTINGS.items():
+        fresh = pd.read_csv(folder / "fresh.csv")
+        t = accuracy(fresh)
+        methods = [m for m in METHODS if m in t.index]
+        # the tuned presets, cut to `rounds` epochs: the schedule over which a teacher arrives
+        configs = {m: preset(dataset, m, noise=fresh.noise.iloc[0], epochs=rounds) for m in methods}
+        timed = summarise(measure(methods, configs, load_data(configs["ce"]), repeats, rounds), methods)
+        t["cost_vs_ce"] = timed.ratio_to_ce
+        tables.append(t.reset_index(names="method").assign(setting=name))
+        print(f"{name} ({time.perf_counter() - start:.0f} s so far)", flush=True)
+    table = pd.concat(tables, ignore_index=True)
     machine = (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device "
-        f"{get_device('auto').type}"
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
     )
-    epochs_text = epochs if epochs is not None else "preset (60)"
     header = [
-        f"Command: `{command.strip()}` — {epochs_text} epochs, seeds {','.join(map(str, seeds))}, "
-        f"{minutes:.1f} min in all.",
+        f"Command: `python benchmarks/peers.py {' '.join(sys.argv[1:])}`".replace(" `", "`").strip()
+        + f" — {(time.perf_counter() - start) / 60:.1f} min; accuracy from `lstsd-edu tune` "
+        "(`benchmarks/results/tuning_<dataset>/`).",
         f"Machine: {machine}.",
-        "Settings: symmetric label noise on the training labels (0%, 30%, 40%). "
-        "Accuracy: final-epoch test accuracy, mean ± std over seeds (best per column in bold). "
-        f"Cost: seconds per training epoch ÷ CE's, all methods taking turns epoch by epoch "
-        f"(`benchmarks/cost.py`), median of {cost_repeats} repeats × {cost_rounds} rounds; "
-        "`born_again` counts both generations. State: per-sample records or teacher copy.",
+        "Accuracy: test accuracy at the epoch chosen on validation, mean ± std over the 5 fresh seeds of each "
+        "method's tuned setting; **bold**: the best mean; ≈: tied with it (the 95% interval of the paired "
+        f"difference holds 0). Cost: seconds per training epoch ÷ CE's, methods taking turns epoch by epoch, "
+        f"median of {repeats} repeat(s) × {rounds} rounds, each method with its tuned preset; `born_again` "
+        "counts both generations. State: per-sample records or teacher copy.",
     ]
-    write_csv(runs, f"{out}_runs.csv")
-    write_csv(tables, f"{out}_table.csv")
-    text = markdown(tables, header)
+    write_csv(table, f"{out}_table.csv")
+    text = markdown(table, header)
     write_text(text, f"{out}.md")
     print("\n" + text)
-    print(f"wrote {out}_runs.csv, {out}_table.csv, {out}.md")
+    print(f"wrote {out}_table.csv, {out}.md")
 
 
 if __name__ == "__main__":
