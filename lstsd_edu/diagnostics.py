@@ -28,7 +28,8 @@ folds); `detection_quality` scores either against the flip mask (ROC AUC, precis
 `teacher_schedule` is the bookkeeping side: which epoch's record sits in which ring slot, and
 which slots the teachers are read from, computed by a real (one-sample) `SnapshotBuffer`;
 `milestones` names the epochs a figure marks: the short-term teacher arrives, the ramp ends, the
-long-term teacher arrives.
+long-term teacher arrives. `loss_weights` gives the loss's weights at every epoch of a run: the
+ramp's, and those in effect for a sample once its teachers exist.
 
 `memorisation` asks the same question of any method, CE included, without a buffer: does the
 model predict a flipped training sample's given (wrong) label, or its true one? With
@@ -303,6 +304,39 @@ def milestones(config) -> dict[str, int]:
         "long": next((e for e in epochs if buffer.long_epoch(e) >= 0), None),
     }
     return {name: e + 1 for name, e in found.items() if e is not None}
+
+
+def loss_weights(config) -> pd.DataFrame:
+    """The LSTSD loss's weights at each epoch of a run with `config` (its w_long, w_short, lag,
+    long_mode, ramp and epochs), for a sample seen in every epoch. One row per epoch, 1-based:
+
+        w_long, w_short   the ramp's weights, w · min(1, (e + 1) / ramp) with e = epoch − 1
+                          (`SampleDistillation.weights`)
+        m_long, m_short   1 once the sample has that teacher (a record of the epoch the buffer
+                          asks for: `SnapshotBuffer.long_epoch` / `short_epoch` ≥ 0), else 0
+        w_ce              1 − w_long · m_long − w_short · m_short: a missing teacher's weight goes
+                          to cross-entropy
+
+    The weights in effect are w_long · m_long and w_short · m_short; like `milestones`, the rules
+    are asked of the code that decides them, not restated.
+    """
+    method = SampleDistillation(config.w_long, config.w_short, config.lag, config.long_mode, ramp=config.ramp)
+    buffer = SnapshotBuffer(1, 2, config.lag, config.long_mode)
+    rows = []
+    for e in range(config.epochs):  # 0-based, as the buffer and the method count
+        w_long, w_short = method.weights(e)
+        m_long, m_short = int(buffer.long_epoch(e) >= 0), int(buffer.short_epoch(e) >= 0)
+        rows.append(
+            dict(
+                epoch=e + 1,
+                w_long=w_long,
+                w_short=w_short,
+                m_long=m_long,
+                m_short=m_short,
+                w_ce=1 - w_long * m_long - w_short * m_short,
+            )
+        )
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ the Agg backend).
     spread_figure(summary, metric, hue)             one point per seed, mean per method
     accuracy_cost_figure(table)                     accuracy against seconds per epoch ÷ CE's
     schedule_figure(schedule)                       the buffer's ring: which record teaches when
+    weights_figure(weights, milestones)             the loss's weights over epochs: the ramp's and
+                                                    those in effect (w_ce takes a missing teacher's)
     probabilities_figure(frame)                     softmax(z / τ) for a few temperatures
     explorer_figure(divergences, epoch, sample)     one epoch's score, clean vs flipped; one sample
                                                     over the epochs
@@ -404,6 +406,59 @@ def schedule_figure(schedule: pd.DataFrame, title: str = "") -> plt.Figure:
         frameon=False,
     )
     fig.tight_layout()
+    return fig
+
+
+def weights_figure(weights: pd.DataFrame, milestones: dict[str, int] | None = None, title: str = "") -> plt.Figure:
+    """The LSTSD loss's weights over epochs (from `diagnostics.loss_weights`).
+
+    Solid, the weights in effect for a sample seen every epoch: w_long · m_long, w_short · m_short
+    and w_ce, each in the colour of the method it stands for (long, short, ce); dotted beneath, the
+    ramp's w_long(e) and w_short(e), which a weight in effect follows once its teacher exists. An
+    epoch's weights hold from its epoch to the next (steps), so a jump sits on its milestone line.
+    """
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    e = weights.epoch
+    for key, name in (("long", "long"), ("short", "short")):
+        colour = method_colour(name)
+        ax.plot(
+            e,
+            weights[f"w_{key}"],
+            color=colour,
+            lw=1.4,
+            ls=":",
+            drawstyle="steps-post",
+            zorder=2,
+            label=f"w_{key}(e), the ramp",
+        )
+        ax.plot(
+            e,
+            weights[f"w_{key}"] * weights[f"m_{key}"],
+            color=colour,
+            lw=2.2,
+            drawstyle="steps-post",
+            zorder=3,
+            label=f"w_{key}(e) · m_{key}, in effect",
+        )
+    ax.plot(
+        e,
+        weights.w_ce,
+        color=method_colour("ce"),
+        lw=2.2,
+        drawstyle="steps-post",
+        zorder=3,
+        label="w_ce = 1 − the two in effect",
+    )
+    ax.set(
+        xlabel="epoch",
+        ylabel="weight in the loss",
+        title=title,
+        ylim=(-0.03, 1.05),
+        xlim=(e.min() - 0.5, e.max() + 0.5),
+    )
+    _legend_outside(ax, title="weights (a sample seen every epoch)")
+    fig.tight_layout()
+    mark_milestones(ax, milestones)
     return fig
 
 

@@ -27,6 +27,7 @@ from lstsd_edu.diagnostics import (
     cleanlab_detector,
     detection_quality,
     label_margin,
+    loss_weights,
     margin_detector,
     memorisation,
     milestones,
@@ -86,6 +87,33 @@ def test_milestones_leave_out_no_ramp_and_what_comes_after_the_run():
     assert milestones(Config(lag=3, ramp=0, epochs=10)) == {"short": 2, "long": 4}
     assert milestones(Config(lag=10, ramp=20, epochs=10)) == {"short": 2}  # neither within 10 epochs
     assert milestones(Config(lag=2, ramp=0, epochs=1)) == {}
+
+
+@pytest.mark.parametrize("mode, lag, ramp", [("sliding", 3, 5), ("phase", 3, 0), ("sliding", 1, 2), ("phase", 2, 7)])
+def test_loss_weights_follow_the_ramp_and_give_a_missing_teachers_weight_to_ce(mode, lag, ramp):
+    config = Config(lag=lag, long_mode=mode, ramp=ramp, epochs=12, w_long=0.4, w_short=0.3)
+    weights = loss_weights(config)
+    assert weights.epoch.tolist() == list(range(1, 13))
+    for row in weights.itertuples():
+        scale = min(1.0, row.epoch / ramp) if ramp else 1.0  # (e + 1) / ramp with e = epoch − 1
+        assert (row.w_long, row.w_short) == pytest.approx((0.4 * scale, 0.3 * scale))
+        assert row.w_ce == pytest.approx(1 - row.w_long * row.m_long - row.w_short * row.m_short)
+    # a teacher exists from its milestone on; before any, the loss is all cross-entropy
+    marks = milestones(config)
+    assert weights.m_short.tolist() == [int(epoch >= marks["short"]) for epoch in weights.epoch]
+    assert weights.m_long.tolist() == [int(epoch >= marks["long"]) for epoch in weights.epoch]
+    assert weights.w_ce.iloc[0] == 1.0
+
+
+def test_loss_weights_worked_out_by_hand():
+    # lag 3, ramp 2: the ramp is at half in epoch 1; the short-term teacher comes in epoch 2, the
+    # long-term one in epoch 4, and each time cross-entropy hands over that teacher's weight
+    weights = loss_weights(Config(lag=3, ramp=2, epochs=6, w_long=0.4, w_short=0.3))
+    assert weights.w_long.tolist() == pytest.approx([0.2, 0.4, 0.4, 0.4, 0.4, 0.4])
+    assert weights.w_short.tolist() == pytest.approx([0.15, 0.3, 0.3, 0.3, 0.3, 0.3])
+    assert weights.m_short.tolist() == [0, 1, 1, 1, 1, 1]
+    assert weights.m_long.tolist() == [0, 0, 0, 1, 1, 1]
+    assert weights.w_ce.tolist() == pytest.approx([1.0, 0.7, 0.7, 0.3, 0.3, 0.3])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -426,6 +426,23 @@ def test_readable_loss_trains_as_the_fused_one(mode):
         assert_close(a, b, rtol=1e-3, atol=1e-4)
 
 
+def test_fused_switched_off_after_setup_trains_on_the_readable_path():
+    """`method.fused = False` on a built trainer's method (as `experiments.make_trainer` builds it)
+    takes effect at once: no table, records written by each step, and the training of a method
+    built without the fused path, bit for bit."""
+    built_readable = lstsd()
+    built_readable.fused = False  # before setup
+    reference = toy_trainer(built_readable, epochs=5)
+    switched = toy_trainer(lstsd(), epochs=5)
+    assert switched.method.use_table
+    switched.method.fused = False  # after setup
+    assert not switched.method.use_table
+    assert comparable(switched.fit()).equals(comparable(reference.fit()))
+    assert switched.method.table is None and switched.method.state_bytes == switched.method.buffer.nbytes
+    assert torch.equal(switched.method.buffer.values, reference.method.buffer.values)
+    assert torch.equal(switched.method.buffer.stamp, reference.method.buffer.stamp)
+
+
 def test_every_sample_is_recorded_once_per_epoch():
     trainer = toy_trainer(lstsd(), epochs=3)
     trainer.fit()

@@ -16,11 +16,14 @@ import torch
 
 from lstsd_edu import plots
 from lstsd_edu.buffer import SnapshotBuffer
+from lstsd_edu.config import Config
 from lstsd_edu.data import TensorData
 from lstsd_edu.diagnostics import (
     SCORES,
     best_auc,
     epoch_divergences,
+    loss_weights,
+    milestones,
     mislabel_auc,
     roc_auc,
     teacher_schedule,
@@ -449,6 +452,27 @@ def test_figures_over_epochs_draw_the_milestones():
             assert {t.get_text() for t in ax.texts} >= {"short-term teacher", "ramp ends", "long-term teacher"}
     # without milestones nothing is drawn
     assert not [line for line in plots.comparison_figure(h).axes[0].lines if line.get_label() == "_milestone"]
+
+
+def test_weights_figure_draws_the_ramp_the_weights_in_effect_and_the_milestones():
+    config = Config(lag=4, ramp=3, epochs=10, w_long=0.4, w_short=0.3)
+    weights = loss_weights(config)
+    fig = plots.weights_figure(weights, milestones(config), "t")
+    (ax,) = fig.axes
+    lines = {line.get_label(): line for line in ax.lines if not line.get_label().startswith("_")}
+    np.testing.assert_allclose(lines["w_ce = 1 − the two in effect"].get_ydata(), weights.w_ce)
+    np.testing.assert_allclose(lines["w_long(e) · m_long, in effect"].get_ydata(), weights.w_long * weights.m_long)
+    np.testing.assert_allclose(lines["w_short(e) · m_short, in effect"].get_ydata(), weights.w_short * weights.m_short)
+    np.testing.assert_allclose(lines["w_long(e), the ramp"].get_ydata(), weights.w_long)
+    np.testing.assert_allclose(lines["w_short(e), the ramp"].get_ydata(), weights.w_short)
+    assert lines["w_long(e) · m_long, in effect"].get_color() == plots.method_colour("long")
+    assert lines["w_short(e) · m_short, in effect"].get_color() == plots.method_colour("short")
+    assert lines["w_ce = 1 − the two in effect"].get_color() == plots.method_colour("ce")
+    assert all(line.get_drawstyle() == "steps-post" for line in lines.values())  # a jump sits on its epoch
+    assert [line.get_xdata()[0] for line in ax.lines if line.get_label() == "_milestone"] == [2, 3, 5]
+    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "weight in the loss"
+    assert {text.get_text() for text in ax.get_legend().get_texts()} == set(lines)  # every curve named
+    assert not [t for t in plots.weights_figure(weights).axes[0].lines if t.get_label() == "_milestone"]
 
 
 # ---------------------------------------------------------------------------------------------

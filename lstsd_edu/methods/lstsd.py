@@ -29,7 +29,9 @@ model every small operation per step shows in the epoch time (benchmarks/cost.py
 be done once per epoch is. The table costs N·(2C + 2)·4 bytes and the kept records N·C·4 bytes
 while the epoch runs; above `MAX_TABLE_BYTES` of table (huge N·C, where steps are slow anyway)
 each step builds its own columns and writes its own records. Tests check both ways give the
-same training.
+same training, up to float rounding (the fused path sums the terms in another order). The readable
+path is `fused=False`, or `method.fused = False` on a built trainer's method; trained so, the
+loop written out in chapter 03 gives the same history bit for bit.
 """
 
 from __future__ import annotations
@@ -90,8 +92,15 @@ class SampleDistillation(Method):
             num_samples, num_classes, self.lag, self.long_mode, device, self.dtype, self.storage, self.k
         )
         self.table: torch.Tensor | None = None  # [2C + 2, N], this epoch's per-sample constants
-        self.use_table = self.fused and num_samples * (2 * num_classes + 2) * 4 <= self.MAX_TABLE_BYTES
+        self.table_fits = num_samples * (2 * num_classes + 2) * 4 <= self.MAX_TABLE_BYTES
         self.taken: list[tuple[torch.Tensor, torch.Tensor]] = []  # this epoch's (index, log_q)
+
+    @property
+    def use_table(self) -> bool:
+        """Whether steps read their constants from the per-epoch table: on the fused path, when the
+        table fits. Read when it is needed, so `method.fused = False` after `setup` (a trainer built
+        by `experiments.make_trainer`) trains on the readable path from the next step on."""
+        return self.fused and self.table_fits
 
     def weights(self, epoch: int) -> tuple[float, float]:
         """(w_long, w_short) in effect at `epoch`, after the ramp."""
