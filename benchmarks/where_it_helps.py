@@ -152,7 +152,7 @@ CLEAN_VARIANTS = {  # name -> (Config overrides, LSTSD settings held fixed, trai
 def run_clean(args, store) -> pd.DataFrame:
     rows = []
     for name, (overrides, fixed, keep) in CLEAN_VARIANTS.items():
-        base = preset("mnist1d", noise=0.0, **overrides, **({"epochs": 2} if args.quick else {}))
+        base = preset("mnist1d", noise=0.0, **{**overrides, **({"epochs": 2} if args.quick else {})})
         data = load_data(base)
         if keep is not None:  # the first `keep` training samples: a smaller training set, same validation split
             data = replace(data, train=data.train.subset(torch.arange(keep)))
