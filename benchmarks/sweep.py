@@ -1,4 +1,8 @@
-"""Sweep LSTSD hyperparameters on one dataset; the table behind the presets in experiments.py.
+"""Sweep LSTSD hyperparameters on one dataset: a grid, every point trained with every seed.
+
+To look at how a setting behaves, not to choose one: settings are chosen by `lstsd-edu tune`
+(tuning.py), on validation only, with the same budget for every method. (The first presets were
+chosen with this script by test accuracy; benchmarks/results/archive/ keeps that record.)
 
     python benchmarks/sweep.py --noise 0.3 --seeds 0,1 --out benchmarks/results/sweep_mnist1d.csv \
         --grid "lag=5,10,20 long_mode=sliding,phase w_long=0.3,0.45 w_short=0.3,0.45 temperature=1,2"
