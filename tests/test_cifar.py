@@ -292,3 +292,45 @@ def test_train_command_on_a_cifar_format_folder(tmp_path, capsys):
     assert "1 rank(s)" in capsys.readouterr().out
     assert main(["train", "--dataset", "digits", "--data-root", str(tmp_path)]) == 2
     assert main(["train", "--dataset", "cifar10", "--method", "nope"]) == 2
+
+
+# -- generated sets a reader recognises ---------------------------------------------------------------
+def test_digit_images_show_the_labelled_digit_from_their_own_half(tmp_path):
+    """Without pixel noise, each image is a handwritten digit of its label's class, from the half of
+    sklearn's digits that its split draws from (train: even positions, test: odd), placed whole."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    from lstsd_edu.data.cifar import DIGIT_SIZE
+
+    folder = make_cifar_like(tmp_path, "cifar10", num_train=20, num_test=20, seed=1, noise=0.0, kind="digits")
+    arrays = read_cifar(folder, "cifar10")
+    assert arrays["classes"] == [str(c) for c in range(10)]
+    assert np.bincount(arrays["train_y"], minlength=10).tolist() == [2] * 10
+
+    bunch = sk_digits()
+    glyphs = torch.as_tensor(bunch.images, dtype=torch.float32)[:, None] / 16.0
+    glyphs = torch.nn.functional.interpolate(glyphs, size=(DIGIT_SIZE, DIGIT_SIZE), mode="bicubic")
+    glyphs = glyphs.clamp(0, 1).flatten(1)  # [1797, 576]
+    glyphs = glyphs / glyphs.norm(dim=1, keepdim=True)
+    room = 32 - DIGIT_SIZE + 1
+    for part, parity in (("train", 0), ("test", 1)):
+        for image, label in zip(arrays[f"{part}_x"], arrays[f"{part}_y"], strict=True):
+            x = torch.as_tensor(image, dtype=torch.float32)  # [3, 32, 32]
+            assert (x.amax(dim=(1, 2)) >= 150).all() and (x.amin(dim=(1, 2)) <= 90).all(), "dark ink, light paper"
+            ink = (x.amax(dim=(1, 2), keepdim=True) - x).sum(0)  # [32, 32], 0 on the paper
+            windows = ink.unfold(0, DIGIT_SIZE, 1).unfold(1, DIGIT_SIZE, 1).reshape(room * room, -1)  # [81, 576]
+            windows = windows / windows.norm(dim=1, keepdim=True).clamp_min(1e-9)
+            similarity = windows @ glyphs.T  # [81, 1797] cosine of every placement with every digit
+            best = int(similarity.max(0).values.argmax())
+            assert similarity.max() > 0.999, "the ink is one whole digit"
+            assert bunch.target[best] == label and best % 2 == parity
+
+
+def test_digit_images_are_reproducible_and_checked(tmp_path):
+    a = read_cifar(make_cifar_like(tmp_path / "a", num_train=30, num_test=10, seed=2, kind="digits"), "cifar10")
+    b = read_cifar(make_cifar_like(tmp_path / "b", num_train=30, num_test=10, seed=2, kind="digits"), "cifar10")
+    assert all(np.array_equal(a[k], b[k]) for k in ("train_x", "train_y", "test_x", "test_y"))
+    with pytest.raises(ConfigError, match="name must be 'cifar10'"):
+        make_cifar_like(tmp_path, "cifar100", kind="digits")
+    with pytest.raises(ConfigError, match="kind"):
+        make_cifar_like(tmp_path, "cifar10", kind="faces")

@@ -10,8 +10,9 @@ array [n, 3072] (1024 red, 1024 green, 1024 blue values, each a 32×32 image in 
 
 torchvision downloads these folders (on a machine with a connection) into `data/`; the files
 are then read here without torchvision. They are pickles: load only files you trust.
-`write_cifar` writes the same format, and `make_cifar_like` a small learnable set in it, so
-tests, chapters and benchmarks run the real reading code offline.
+`write_cifar` writes the same format, and `make_cifar_like` a small learnable set in it (smooth
+colour patterns, or coloured handwritten digits that a reader recognises), so tests, chapters and
+benchmarks run the real reading code offline.
 
 The whole set stays as uint8 on the training device (CIFAR's 50 000 training images are 150 MB),
 and each batch is augmented there — the standard recipe of He et al. (2016):
@@ -222,6 +223,9 @@ def write_cifar(
     return folder
 
 
+CIFAR_LIKE_KINDS = ("patterns", "digits")
+
+
 def make_cifar_like(
     root: Path | str,
     name: str = "cifar10",
@@ -229,29 +233,90 @@ def make_cifar_like(
     num_test: int = 500,
     seed: int = 0,
     noise: float = 60.0,
+    kind: str = "patterns",
 ) -> Path:
     """Generate a small, learnable set of 32×32 colour images and write it in CIFAR's format.
 
-    Each class c has a smooth random colour pattern (a 4×4×3 grid of colours, upsampled); an
-    image of class c is that pattern shifted by up to 4 pixels, plus Gaussian pixel noise of
-    standard deviation `noise` (on the 0–255 scale). For tests, notebooks and benchmarks that
-    must run offline; it is not CIFAR, and its accuracies say nothing about CIFAR's.
+    `kind` says what the images show:
+
+      patterns  each class c has a smooth random colour pattern (a 4×4×3 grid of colours,
+                upsampled); an image of class c is that pattern shifted by up to 4 pixels.
+      digits    (10 classes: cifar10 only) class c is the handwritten digit c: one of sklearn's
+                bundled 8×8 digits of that class, upscaled to 24×24, in dark ink of a random
+                colour on light paper of another, at a random place on the 32×32 canvas. A
+                reader recognises them, and a digit is not symmetric, so crops and flips show.
+                Training and test images are drawn from disjoint halves of sklearn's digits
+                (other writers' hands in the test set).
+
+    Both add Gaussian pixel noise of standard deviation `noise` (on the 0–255 scale). For tests,
+    notebooks and benchmarks that must run offline; it is not CIFAR, and its accuracies say
+    nothing about CIFAR's.
     """
     check_choice("dataset", name, tuple(CIFAR_LAYOUT))
+    check_choice("kind", kind, CIFAR_LIKE_KINDS)
     num_classes = CIFAR_CLASSES[name]
+    if kind == "digits" and num_classes != 10:
+        raise ConfigError(f"kind 'digits' draws the 10 digits, so name must be 'cifar10'; got {name!r}")
     g = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(num_classes, 3, 4, 4, generator=g) * 255.0  # [C, 3, 4, 4]
-    patterns = torch.nn.functional.interpolate(coarse, size=(32, 32), mode="bilinear", align_corners=False)
+    draw_images = _digit_images(g) if kind == "digits" else _pattern_images(num_classes, g)
 
-    def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+    def draw(n: int, part: str) -> tuple[np.ndarray, np.ndarray]:
         y = torch.arange(n) % num_classes  # balanced classes
         y = y[torch.randperm(n, generator=g)]
-        x = patterns[y]  # [n, 3, 32, 32]
-        shifts = torch.randint(-4, 5, (n, 2), generator=g)
-        x = torch.stack([xi.roll(tuple(s.tolist()), dims=(1, 2)) for xi, s in zip(x, shifts, strict=True)])
+        x = draw_images(y, part)  # [n, 3, 32, 32] floats on the 0–255 scale
         x = x + noise * torch.randn(x.shape, generator=g)
         return x.round().clamp(0, 255).to(torch.uint8).numpy(), y.numpy()
 
-    train_x, train_y = draw(num_train)
-    test_x, test_y = draw(num_test)
-    return write_cifar(root, name, train_x, train_y, test_x, test_y)
+    train_x, train_y = draw(num_train, "train")
+    test_x, test_y = draw(num_test, "test")
+    classes = [str(c) for c in range(10)] if kind == "digits" else None
+    return write_cifar(root, name, train_x, train_y, test_x, test_y, classes)
+
+
+def _pattern_images(num_classes: int, g: torch.Generator):
+    """`draw(y, part)` -> [n, 3, 32, 32]: class y's smooth colour pattern, shifted by up to 4 pixels."""
+    coarse = torch.rand(num_classes, 3, 4, 4, generator=g) * 255.0  # [C, 3, 4, 4]
+    patterns = torch.nn.functional.interpolate(coarse, size=(32, 32), mode="bilinear", align_corners=False)
+
+    def draw(y: torch.Tensor, part: str) -> torch.Tensor:
+        x = patterns[y]  # [n, 3, 32, 32]
+        shifts = torch.randint(-4, 5, (len(y), 2), generator=g)
+        return torch.stack([xi.roll(tuple(s.tolist()), dims=(1, 2)) for xi, s in zip(x, shifts, strict=True)])
+
+    return draw
+
+
+DIGIT_SIZE = 24  # pixels of the upscaled 8×8 digit, on the 32×32 canvas
+
+
+def _digit_images(g: torch.Generator):
+    """`draw(y, part)` -> [n, 3, 32, 32]: for each label a handwritten digit of that class, drawn
+    from `part`'s half of sklearn's digits (train: even positions, test: odd), in dark ink on
+    light paper, both of random colours, at a random offset."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    glyphs = torch.as_tensor(bunch.images, dtype=torch.float32)[:, None] / 16.0  # [1797, 1, 8, 8] in [0, 1]
+    glyphs = torch.nn.functional.interpolate(glyphs, size=(DIGIT_SIZE, DIGIT_SIZE), mode="bicubic", align_corners=False)
+    glyphs = glyphs.clamp(0.0, 1.0)  # [1797, 1, 24, 24] ink coverage
+    labels = torch.as_tensor(bunch.target)
+    halves = {"train": torch.arange(0, len(labels), 2), "test": torch.arange(1, len(labels), 2)}
+
+    def draw(y: torch.Tensor, part: str) -> torch.Tensor:
+        n, room = len(y), 32 - DIGIT_SIZE
+        pool = halves[part]
+        chosen = torch.empty(n, dtype=torch.long)
+        for c in range(10):  # a random digit of class c from this part's half, for each sample of class c
+            of_class = pool[labels[pool] == c]
+            at = (y == c).nonzero().squeeze(1)
+            chosen[at] = of_class[torch.randint(len(of_class), (len(at),), generator=g)]
+        paper = 150.0 + 105.0 * torch.rand(n, 3, 1, 1, generator=g)  # light: 150–255 per channel
+        ink = 90.0 * torch.rand(n, 3, 1, 1, generator=g)  # dark: 0–90 per channel
+        canvas = torch.zeros(n, 1, 32, 32)
+        tops = torch.randint(room + 1, (n,), generator=g)
+        lefts = torch.randint(room + 1, (n,), generator=g)
+        for i, (top, left) in enumerate(zip(tops.tolist(), lefts.tolist(), strict=True)):
+            canvas[i, :, top : top + DIGIT_SIZE, left : left + DIGIT_SIZE] = glyphs[chosen[i]]
+        return paper + (ink - paper) * canvas  # [n, 3, 32, 32]: ink where the digit is
+
+    return draw
