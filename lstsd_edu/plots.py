@@ -256,7 +256,7 @@ def memorisation_figure(history: pd.DataFrame, milestones: dict[str, int] | None
     if not history.flipped_as_given.notna().any():  # noise rate 0: no flipped sample to count
         share_ax.set_xlim(history.epoch.min() - 0.5, history.epoch.max() + 0.5)
         share_ax.text(
-            0.5,
+            0.6,
             0.45,
             "no flipped training samples:\nno noise to memorise",
             transform=share_ax.transAxes,
@@ -297,7 +297,7 @@ def memorisation_figure(history: pd.DataFrame, milestones: dict[str, int] | None
     )
     axes[0, -1].add_artist(colours)
     for ax in axes[0]:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole, also in a short run
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # whole epochs, also in a short run
     fig.suptitle(title)
     fig.tight_layout()
     for ax in axes[0]:
