@@ -42,6 +42,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
 from matplotlib.text import Annotation
+from matplotlib.ticker import MaxNLocator
 
 from .methods import METHODS
 
@@ -82,6 +83,21 @@ METRIC_LABELS = {
 
 def _metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
+SETTING_LABELS = {  # the axes of a grid over settings (`heatmap_figure`, `seed_map_figure`)
+    "lag": "lag L (epochs)",
+    "w_long": "long-term weight w_long",
+    "w_short": "short-term weight w_short",
+    "temperature": "temperature τ",
+    "ramp": "ramp (epochs)",
+    "epochs": "epochs",
+    "noise": "noise rate (share of labels flipped)",
+}
+
+
+def _setting_label(setting: str) -> str:
+    return SETTING_LABELS.get(setting, setting.replace("_", " "))
 
 
 def _legend_outside(ax: plt.Axes, handles=None, labels=None, title: str | None = None):
@@ -232,12 +248,26 @@ def memorisation_figure(history: pd.DataFrame, milestones: dict[str, int] | None
     `history` has columns method, epoch, flipped_as_given, flipped_as_true (the Trainer writes
     them with `diagnostics=True`; `diagnostics.memorisation`) and optionally seed and test_acc.
     `milestones` (from `diagnostics.milestones`) are drawn as vertical lines on both panels.
+    Without label noise (every share NaN: no flipped sample to count) the left panel says so.
     """
     with_test = "test_acc" in history and history.test_acc.notna().any()
     fig, axes = plt.subplots(1, 2 if with_test else 1, figsize=(12, 4.2) if with_test else (8, 4.2), squeeze=False)
     share_ax = axes[0, 0]
     _method_lines(share_ax, history, "flipped_as_given", "-", ": given label")
     _method_lines(share_ax, history, "flipped_as_true", "--", ": true label")
+    if not history.flipped_as_given.notna().any():  # noise rate 0: no flipped sample to count
+        share_ax.set_xlim(history.epoch.min() - 0.5, history.epoch.max() + 0.5)
+        share_ax.text(
+            0.6,
+            0.45,
+            "no flipped training samples:\nno noise to memorise",
+            transform=share_ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=10,
+            color="0.35",
+            bbox=dict(facecolor="white", edgecolor="none", pad=2.0),  # over the milestones' lines
+        )
     share_ax.set(
         xlabel="epoch",
         ylabel="share of flipped training samples",
@@ -268,6 +298,8 @@ def memorisation_figure(history: pd.DataFrame, milestones: dict[str, int] | None
         alignment="left",
     )
     axes[0, -1].add_artist(colours)
+    for ax in axes[0]:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # whole epochs, also in a short run
     fig.suptitle(title)
     fig.tight_layout()
     for ax in axes[0]:
@@ -681,8 +713,8 @@ def heatmap_figure(
         xticklabels=[f"{c:g}" for c in table.columns],
         yticks=range(table.shape[0]),
         yticklabels=[f"{r:g}" for r in table.index],
-        xlabel=columns,
-        ylabel=rows,
+        xlabel=_setting_label(columns),
+        ylabel=_setting_label(rows),
         title=title,
     )
     ax.grid(False)
@@ -726,8 +758,8 @@ def seed_map_figure(cells: pd.DataFrame, rows: str = "lag", columns: str = "w_lo
         xticklabels=[f"{c:g}" for c in ratio.columns],
         yticks=range(ratio.shape[0]),
         yticklabels=[f"{r:g}" for r in ratio.index],
-        xlabel=columns,
-        ylabel=rows,
+        xlabel=_setting_label(columns),
+        ylabel=_setting_label(rows),
         title=title or f"gain over {seeds} seeds (grey: 95 % interval holds 0, a tie)",
     )
     ax.title.set_fontsize(10.5)

@@ -25,8 +25,8 @@ static picture of the view's current state under the widget cell:
     view.snapshot()                      # a PNG of what it shows now, kept in the notebook
 
     ScheduleView()                       01: the buffer's ring of slots for a lag and a mode
-    DivergenceExplorer(divergences)      04: per-sample divergences, epoch slider, sample choice
-    Playground()                         05: retrain CE and LSTSD live; `seed_map` over seeds
+    DivergenceExplorer(divergences)      05: per-sample divergences, epoch slider, sample choice
+    Playground()                         06: retrain CE and LSTSD live; `seed_map` over seeds
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ class ScheduleView(View):
 
 
 # ---------------------------------------------------------------------------------------------
-# 04 — the per-sample divergence explorer
+# 05 — the per-sample divergence explorer
 # ---------------------------------------------------------------------------------------------
 class DivergenceExplorer(View):
     """Epoch slider, sample number and score over `Trainer.divergences` (see `explorer_figure`).
@@ -241,14 +241,22 @@ class DivergenceExplorer(View):
 
 
 # ---------------------------------------------------------------------------------------------
-# 05 — the playground
+# 06 — the playground
 # ---------------------------------------------------------------------------------------------
 PLAYGROUND_TRAIN_SIZE = 2000  # training samples the playground's own setting trains on
+FAST_PLAYGROUND_TRAIN_SIZE = 500  # the same in fast mode: a run in a fraction of a second
+
+
+def playground_train_size() -> int:
+    """How many training samples the playground's own setting trains on: `PLAYGROUND_TRAIN_SIZE`,
+    or in fast mode (`experiments.fast_mode`) `FAST_PLAYGROUND_TRAIN_SIZE`, so that a chapter's
+    seed map of a few dozen runs stays short under CI and the browser test."""
+    return FAST_PLAYGROUND_TRAIN_SIZE if fast_mode() else PLAYGROUND_TRAIN_SIZE
 
 
 def playground_config() -> Config:
     """The playground's own setting: 30 %-noisy MNIST-1D, the preset's 1-D CNN, 30 epochs, lag 8,
-    ramp 8 (on the first `PLAYGROUND_TRAIN_SIZE` training samples, see `Playground`).
+    ramp 8 (on the first `playground_train_size()` training samples, see `Playground`).
 
     Chosen by measuring, so that the effect shows at once and a slider change retrains in seconds
     on one CPU core: on 2,000 samples CE memorises the flipped labels (train accuracy near 1) and
@@ -300,7 +308,7 @@ class Playground(View):
     with the teachers' milestones.
 
     `config` None: the playground's own setting (`playground_config()`) on the first
-    `PLAYGROUND_TRAIN_SIZE` training samples, unless `train_size` says otherwise (None with a
+    `playground_train_size()` training samples, unless `train_size` says otherwise (None with a
     config of your own: all of them). The lag slider stays below the epochs slider (a lag at
     or past the run length means no long-term teacher ever appears) and the ramp at most at it:
     moving epochs moves their limits.
@@ -316,7 +324,7 @@ class Playground(View):
 
     def __init__(self, config: Config | None = None, seed: int = 0, train_size: int | None = None) -> None:
         if config is None:
-            config, train_size = playground_config(), train_size or PLAYGROUND_TRAIN_SIZE
+            config, train_size = playground_config(), train_size or playground_train_size()
         if train_size is not None:
             Range(1, 1 << 40, integer=True).check("train_size", train_size)
         self.config, self.seed, self.train_size = check_config(config), as_seed("seed", seed), train_size

@@ -497,6 +497,21 @@ def test_memorisation_figure_shows_given_and_true_label_shares_per_method():
     assert sorted(keys) == sorted([["ce", "lstsd"], ["given (wrong) label", "true label"]])
     # without a test accuracy: one panel
     assert len(plots.memorisation_figure(h.drop(columns="test_acc")).axes) == 1
+    # a short run has whole epochs on its axis, not 1.5
+    for ax in plots.memorisation_figure(memorisation_frame(epochs=4)).axes:
+        assert all(float(tick).is_integer() for tick in ax.get_xticks())
+
+
+def test_memorisation_figure_without_label_noise_says_so():
+    h = memorisation_frame(epochs=8).assign(flipped_as_given=np.nan, flipped_as_true=np.nan)  # noise rate 0
+    share, accuracy = plots.memorisation_figure(h, milestones={"short": 2, "long": 4}).axes
+    assert "no flipped training samples" in " ".join(t.get_text() for t in share.texts)
+    assert share.get_xlim() == (0.5, 8.5)  # the run's epochs, as on the accuracy panel
+    assert accuracy.lines and not any("no flipped" in t.get_text() for t in accuracy.texts)
+    assert {t.get_text() for t in share.texts} >= {"short-term teacher", "long-term teacher"}
+    # with noise there is no such note
+    share, _ = plots.memorisation_figure(memorisation_frame()).axes
+    assert not any("no flipped" in t.get_text() for t in share.texts)
 
 
 def test_seed_map_figure_colours_gain_over_spread_and_greys_ties():
@@ -525,3 +540,4 @@ def test_seed_map_figure_colours_gain_over_spread_and_greys_ties():
     image = ax.images[0].get_array()
     assert image.mask.tolist() == [[True, False], [True, False]]  # ties are not coloured
     assert "gain ÷ seed spread" in fig.axes[1].get_ylabel()
+    assert ax.get_ylabel() == "lag L (epochs)" and ax.get_xlabel() == "long-term weight w_long"  # with units

@@ -21,11 +21,13 @@ from test_plots import divergence_frame
 from lstsd_edu.errors import ConfigError
 from lstsd_edu.experiments import preset
 from lstsd_edu.widgets import (
+    FAST_PLAYGROUND_TRAIN_SIZE,
     PLAYGROUND_TRAIN_SIZE,
     DivergenceExplorer,
     Playground,
     ScheduleView,
     playground_config,
+    playground_train_size,
     train_history,
 )
 
@@ -173,18 +175,20 @@ def test_playground_setting_lives_in_the_library(monkeypatch):
     monkeypatch.delenv("LSTSD_EDU_FAST", raising=False)
     config = playground_config()
     assert (config.dataset, config.noise, config.epochs, config.lag, config.ramp) == ("mnist1d", 0.3, 30, 8, 8)
-    assert config.lag < config.epochs and PLAYGROUND_TRAIN_SIZE == 2000
+    assert config.lag < config.epochs and playground_train_size() == PLAYGROUND_TRAIN_SIZE == 2000
     monkeypatch.setenv("LSTSD_EDU_FAST", "1")
     fast = playground_config()
     assert fast.epochs <= 4 and fast.lag < fast.epochs  # the fast mode's few epochs, teachers included
+    assert playground_train_size() == FAST_PLAYGROUND_TRAIN_SIZE < PLAYGROUND_TRAIN_SIZE  # and fewer samples
 
 
 def test_playground_without_config_uses_its_own_setting(monkeypatch):
     monkeypatch.setenv("LSTSD_EDU_FAST", "1")  # a few epochs: the test stays quick
     torch.set_num_threads(1)
     view = Playground()
-    assert view.config == playground_config() and view.train_size == PLAYGROUND_TRAIN_SIZE
-    assert "2,000 training samples" in view.figure.texts[0].get_text()
+    assert view.config == playground_config() and view.train_size == playground_train_size() == 500
+    assert "500 training samples" in view.figure.texts[0].get_text()
+    assert Playground(train_size=600).train_size == 600  # its own setting on another number of samples
 
 
 def test_seed_map_compares_each_seed_with_its_own_baseline(small_config):

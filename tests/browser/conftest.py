@@ -22,7 +22,7 @@ NOTEBOOKS = PROJECT / "notebooks"
 INSTALLER = HERE / "ensure_chromium.sh"
 
 BUDGET_S = 170  # every wait of the module shares this budget
-HARD_LIMIT_S = 180  # then SIGALRM; the issue bounds the whole browser test by 3 minutes
+HARD_LIMIT_S = 180  # then SIGALRM: the whole browser test takes at most 3 minutes
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Make sure a Chromium is on this machine for the browser test (tests/browser/test_jupyterlab.py).
+# Make sure a Chromium is on this machine for the browser test (tests/browser/test_notebooks_in_browser.py).
 #
 # The test drives Chromium with the `playwright` Python package, pointing it at the Debian
 # `chromium` package (no browser download by playwright). When `chromium` is missing this script

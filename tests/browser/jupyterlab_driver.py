@@ -336,6 +336,10 @@ _CELL_VIEW = """cell => JSON.stringify({
         .map(t => t.innerText),
 })"""
 
+# The rows of the tables of a cell's HTML widgets (a view's result table), each a list of cell texts.
+_TABLE_ROWS = """cell => [...cell.querySelectorAll('.jp-OutputArea .widget-html table tbody tr')]
+    .map(tr => [...tr.cells].map(td => td.innerText.trim()))"""
+
 # Text the ipywidgets front-end puts in place of a widget it cannot show, or has not shown yet.
 WIDGET_ERRORS = ("Error displaying widget", "Error rendering")
 WIDGET_LOADING = "Loading widget..."
@@ -443,6 +447,16 @@ class NotebookPage:
     def view(self, cell) -> dict:
         """What a cell shows now: its images' sources and its tables' text."""
         return json.loads(cell.evaluate(_CELL_VIEW))
+
+    def table_rows(self, cell) -> dict[str, list[str]]:
+        """The rows of the result table a view shows in `cell`, keyed by their first column (the
+        playground's: "ce", "lstsd")."""
+        return {row[0]: row[1:] for row in cell.evaluate(_TABLE_ROWS) if row}
+
+    def slider_limits(self, slider) -> tuple[str | None, str | None]:
+        """(min, max) of a slider as its handle announces them (aria-valuemin, aria-valuemax)."""
+        handle = slider.locator(".noUi-handle").first
+        return handle.get_attribute("aria-valuemin"), handle.get_attribute("aria-valuemax")
 
     def wait_for_change(self, cell, before: dict, part: str, cap_s: float = 60) -> dict:
         """Wait until the cell's `part` ("images" or "tables") differs from `before` and is shown."""

@@ -75,25 +75,37 @@ def assert_clean(notebook: NotebookPage) -> None:
 
 
 def test_playground_sliders_retrain_and_redraw(notebook, artifacts):
-    """05: run all cells; moving "lag" retrains LSTSD and redraws its curves; moving "noise rate"
-    retrains both runs and changes the figure and the result table."""
+    """06: run all cells; moving "long weight" (an LSTSD setting) retrains LSTSD alone and redraws:
+    the figure and the table change, CE's row does not. Moving "epochs" retrains both methods: both
+    rows change, and the lag slider's limit follows the run length."""
     playground = notebook("06_playground.ipynb")
     playground.run_all()
     assert_clean(playground)
-    playground.cell_of(playground.slider("lag")).screenshot(path=str(artifacts / "06_playground-1-ran.png"))
-    # The title names the lag, so the figure must change; the accuracies in the table may not
-    # (a lag change can leave them equal to three decimals).
-    cell = move_slider(playground, "lag", table_must_change=False)
-    cell.screenshot(path=str(artifacts / "06_playground-2-lag-moved.png"))
-    # A new noise rate retrains CE and LSTSD on other labels: every number of the table changes.
-    cell = move_slider(playground, "noise rate", table_must_change=True)
-    cell.screenshot(path=str(artifacts / "06_playground-3-noise-moved.png"))
+    lag = playground.slider("lag")
+    cell = playground.cell_of(lag)
+    cell.screenshot(path=str(artifacts / "06_playground-1-ran.png"))
+    rows = playground.table_rows(cell)
+    assert set(rows) == {"ce", "lstsd"}, f"the playground's table has the rows {sorted(rows)}"
+    # The title and the table's caption name the weight, so both change; LSTSD's accuracies may
+    # not (a small weight change can leave them equal to three decimals). CE's run is reused.
+    cell = move_slider(playground, "long weight", table_must_change=True)
+    cell.screenshot(path=str(artifacts / "06_playground-2-long-weight-moved.png"))
+    moved = playground.table_rows(cell)
+    assert moved["ce"] == rows["ce"], f"moving an LSTSD setting changed CE's row: {rows['ce']} -> {moved['ce']}"
+    # Another run length: CE and LSTSD are both retrained, and the lag stays below the epochs.
+    lag_limit = playground.slider_limits(lag)[1]
+    cell = move_slider(playground, "epochs", table_must_change=True)
+    cell.screenshot(path=str(artifacts / "06_playground-3-epochs-moved.png"))
+    retrained = playground.table_rows(cell)
+    for method in ("ce", "lstsd"):
+        assert retrained[method] != moved[method], f"a new run length left {method}'s row as it was"
+    assert playground.slider_limits(lag)[1] != lag_limit, "the lag slider's limit did not follow the epochs"
     playground.screenshot_notebook(artifacts / "06_playground.png")
     assert_clean(playground)
 
 
 def test_divergence_explorer_epoch_slider_redraws(notebook, artifacts):
-    """04: run all cells; moving "epoch" redraws the per-sample divergence figure and its table."""
+    """05: run all cells; moving "epoch" redraws the per-sample divergence figure and its table."""
     explorer = notebook("05_per_sample_divergence.ipynb")
     explorer.run_all()
     assert_clean(explorer)
