@@ -137,15 +137,36 @@ def tune(
         drawn = {name: getattr(pool[method][trial], name) for name in METHODS[method].search_space}
         rows.append({"method": method, "trial": trial, "seed": seed, **drawn, "score": summary["selected_val_acc"]})
     frame = pd.DataFrame(rows)
-    # a diverged run scores NaN and loses; mean over tuning seeds, first trial wins ties
-    scores = frame.groupby(["method", "trial"], sort=False).score.mean().fillna(-math.inf)
-    selected = {m: pool[m][int(scores.loc[m].to_numpy().argmax())] for m in methods}
+    selected = {m: pool[m][best_trial(frame, m)] for m in methods}
 
     tasks = [(m, selected[m], s) for m in methods for s in fresh_seeds]
     fresh = pd.DataFrame(
         [summary for summary, _ in execute(tasks, data, store=store, jobs=jobs, progress=progress, desc="fresh seeds")]
     )
     return TuningResult(frame, selected, fresh, base, tuple(tuning_seeds), tuple(fresh_seeds))
+
+
+def best_trial(trials: pd.DataFrame, method: str) -> int:
+    """The trial of `method` with the best validation score, averaged over the tuning seeds; a
+    diverged run scores NaN and loses; the first trial (the preset) wins a tie."""
+    scores = trials[trials.method == method].groupby("trial", sort=True).score.mean().fillna(-math.inf)
+    return int(scores.index[scores.to_numpy().argmax()])
+
+
+def chosen_settings(trials: pd.DataFrame) -> dict[str, dict]:
+    """Each method's chosen values of its searched settings, read back from a `trials` frame (the
+    `trials.csv` that `lstsd-edu tune` writes): what `experiments.TUNED` holds."""
+    out = {}
+    for method in dict.fromkeys(trials.method):
+        row = trials[(trials.method == method) & (trials.trial == best_trial(trials, method))].iloc[0]
+        out[method] = {name: _as_field(name, row[name]) for name in METHODS[method].search_space}
+    return out
+
+
+def _as_field(name: str, value):
+    """A CSV cell as the Config field `name` holds it (20.0 -> 20 for an integer field)."""
+    kind = str(Config.__dataclass_fields__[name].type)
+    return int(value) if "int" in kind else float(value) if "float" in kind else str(value)
 
 
 # -- reading the result ---------------------------------------------------------------------------------
