@@ -43,6 +43,7 @@ from .errors import ConfigError, Range, check_choice, check_range
 MODES = ("sliding", "phase")
 STORAGES = ("dense", "topk")
 LAG = Range(1, 1000, integer=True)
+RECORD_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)  # floating point only
 MAX_EPOCH = torch.iinfo(torch.int16).max  # stamps are int16
 FP16_MAX = 6.0e4  # log-probabilities are clamped into fp16's finite range before storing
 
@@ -96,6 +97,13 @@ class SnapshotBuffer:
         LAG.check("lag", lag)
         check_choice("long_mode", mode, MODES)
         check_choice("storage", storage, STORAGES)
+        check_choice("dtype", dtype, RECORD_DTYPES)
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError) as error:
+            raise ConfigError(
+                f"device must be a torch.device or a name such as 'cpu' or 'cuda:0'; got {device!r}"
+            ) from error
         if storage == "topk":
             check_range("k", k, 1, num_classes, integer=True)
         self.num_samples, self.num_classes, self.lag, self.mode = num_samples, num_classes, lag, mode

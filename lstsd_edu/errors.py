@@ -42,8 +42,13 @@ def check_range(
     above = value >= low if low_inclusive else value > low
     below = value <= high if high_inclusive else value < high
     if not (above and below):
-        interval = f"{'[' if low_inclusive else '('}{low:g}, {high:g}{']' if high_inclusive else ')'}"
+        interval = f"{'[' if low_inclusive else '('}{_bound(low)}, {_bound(high)}{']' if high_inclusive else ')'}"
         raise ConfigError(f"{name} must be {kind} in {interval}; got {value!r}")
+
+
+def _bound(value: float) -> str:
+    """An interval's end as written: integers whole (4294967295, not 4.29497e+09), others short."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ class Range:
 
     def __str__(self) -> str:
         low, high = ("[" if self.low_inclusive else "("), ("]" if self.high_inclusive else ")")
-        return f"{'integer' if self.integer else 'number'} in {low}{self.low:g}, {self.high:g}{high}"
+        return f"{'integer' if self.integer else 'number'} in {low}{_bound(self.low)}, {_bound(self.high)}{high}"
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ from .config import check_setting
 from .data import Dataset, TensorData
 from .data.cache import READ_ERRORS, atomic_write
 from .device import DEVICES, get_device, seed_everything
-from .diagnostics import MEMORISATION, memorisation
+from .diagnostics import MEMORISATION, epoch_divergences, memorisation
 from .distributed import Replicas
 from .errors import ConfigError, Range
 from .methods.base import Method
@@ -215,8 +215,6 @@ class Trainer:
         if self.diagnostics:  # any method, CE included: how much of the label noise it predicts
             row.update(memorisation(self.model, self.data.train, self.eval_batch_size))
         if self.diagnostics and self.method.buffer is not None:
-            from .diagnostics import epoch_divergences
-
             self.divergence_frames.append(epoch_divergences(self.method.buffer, epoch, self.data.train))
         self.check_divergence(row["train_loss"])
         self.rows.append(row)

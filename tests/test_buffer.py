@@ -144,6 +144,9 @@ def test_state_dict_round_trip():
         (dict(mode="cyclic"), "long_mode"),
         (dict(storage="sparse"), "storage"),
         (dict(storage="topk", k=0), "k"),
+        (dict(dtype=torch.int64), "dtype"),
+        (dict(device="gpu9"), "device"),
+        (dict(num_samples=0), "num_samples"),
     ],
 )
 def test_bad_arguments_name_the_parameter(kwargs, message):
