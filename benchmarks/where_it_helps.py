@@ -7,8 +7,9 @@ the best tuned baseline.
 
 The map. For each data set (MNIST-1D, digits, textsynth) and label noise (clean; 20% and 40%
 symmetric; 30% pair-flip), `tuning.tune` gives LSTSD and the baselines (CE, label smoothing, GCE,
-ELR) the same number of random-search trials each (`--trials`, 12 by default: a third of the
-main tuning budget, the same for every method of a cell), scored on the noisy validation split
+ELR) the same number of random-search trials each (`--trials`, 8 by default: a third of the
+main tuning budget, so that 12 cells fit in about an hour on 2 cores; the same for every method
+of a cell), scored on the noisy validation split
 with the test split removed, and trains each chosen setting on five fresh seeds. The baseline
 LSTSD is compared with is the one with the best mean *validation* accuracy on those fresh seeds
 (choosing it by test accuracy would flatter it); the cell shows LSTSD's test accuracy at the
@@ -214,7 +215,7 @@ def main() -> None:
     parser.add_argument("--clean", action="store_true", help="the clean-data study instead of the map")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 epochs, 3 trials, 2 fresh seeds")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated (default: all three)")
-    parser.add_argument("--trials", type=int, default=12, help="trials per method and cell (default: 12)")
+    parser.add_argument("--trials", type=int, default=8, help="trials per method and cell (default: 8)")
     parser.add_argument("--fresh-seeds", type=int, default=5, help="fresh seeds per chosen setting (default: 5)")
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side (default: 2)")
     parser.add_argument("--store", default="runs/store", help="cache of finished runs (default: runs/store)")
