@@ -18,6 +18,9 @@ A comparison is only as fair as the effort spent on each side of it. So every me
    used in the search), and only then is the test set read: the test accuracy at the epoch
    chosen on validation (`selected_test_acc`) and after the last epoch (`final_test_acc`).
 
+`load(folder)` reads a result back from the files `lstsd-edu tune` writes (`trials.csv`,
+`fresh.csv`), so that a chapter can read a committed tuning with the same functions.
+
 `report` turns a result into markdown: the spaces, the trial counts, the chosen values, mean ±
 standard deviation and a 95% t-interval over the fresh seeds, and each method's difference from
 LSTSD, paired by seed, with its 95% interval; a difference whose interval holds 0 is a **tie**.
@@ -31,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,7 +42,7 @@ from scipy import stats
 
 from .config import Config
 from .errors import ConfigError, Range
-from .experiments import load_data
+from .experiments import PRESETS, load_data
 from .methods import METHOD, METHODS
 from .runs import execute
 
@@ -161,6 +165,34 @@ def chosen_settings(trials: pd.DataFrame) -> dict[str, dict]:
         row = trials[(trials.method == method) & (trials.trial == best_trial(trials, method))].iloc[0]
         out[method] = {name: _as_field(name, row[name]) for name in METHODS[method].search_space}
     return out
+
+
+def load(folder) -> TuningResult:
+    """The result `lstsd-edu tune` wrote into `folder` (its `trials.csv` and `fresh.csv`), read back.
+
+    Each method's chosen setting is rebuilt as `tune` chose it (`chosen_settings`), on the dataset's
+    starting point (`experiments.PRESETS`) with the model, data settings and epochs the fresh runs
+    record; the seeds are those the files hold. `fresh_table`, `differences` and `report` then read it
+    as they read `tune`'s own result.
+    """
+    folder = Path(folder)
+    missing = [name for name in ("trials.csv", "fresh.csv") if not (folder / name).is_file()]
+    if missing:
+        raise ConfigError(
+            f"folder must hold the trials.csv and fresh.csv that `lstsd-edu tune` writes; {folder} lacks {missing}"
+        )
+    trials, fresh = pd.read_csv(folder / "trials.csv"), pd.read_csv(folder / "fresh.csv")
+    first = fresh.iloc[0]
+    base = replace(
+        PRESETS[first.dataset],
+        model=str(first.model),
+        noise=float(first.noise),
+        noise_kind=str(first.noise_kind),
+        epochs=int(first.epochs),
+    ).validate()
+    selected = {method: replace(base, **values).validate() for method, values in chosen_settings(trials).items()}
+    seeds = tuple(int(s) for s in dict.fromkeys(trials.seed)), tuple(int(s) for s in dict.fromkeys(fresh.seed))
+    return TuningResult(trials, selected, fresh, base, *seeds)
 
 
 def _as_field(name: str, value):
