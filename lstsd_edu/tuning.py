@@ -21,6 +21,9 @@ A comparison is only as fair as the effort spent on each side of it. So every me
 `load(folder)` reads a result back from the files `lstsd-edu tune` writes (`trials.csv`,
 `fresh.csv`), so that a chapter can read a committed tuning with the same functions.
 
+`by_method` and `paired_differences` do the same for any summary of runs (one row per method ×
+seed, as `experiments.compare` returns it).
+
 `report` turns a result into markdown: the spaces, the trial counts, the chosen values, mean ±
 standard deviation and a 95% t-interval over the fresh seeds, and each method's difference from
 LSTSD, paired by seed, with its 95% interval; a difference whose interval holds 0 is a **tie**.
@@ -216,29 +219,47 @@ def interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float
     return float(low), float(high)
 
 
-def fresh_table(result: TuningResult, metric: str = "selected_test_acc") -> pd.DataFrame:
-    """Per method over the fresh seeds: mean, standard deviation and 95% interval of `metric`."""
+def by_method(summary: pd.DataFrame, metric: str = "selected_test_acc") -> pd.DataFrame:
+    """Per method of `summary` (one row per method × seed, as `compare` returns it, or a tuning's
+    fresh runs): mean, standard deviation and 95% interval of `metric` over its seeds."""
     rows = []
-    for method, part in result.fresh.groupby("method", sort=False):
+    for method, part in summary.groupby("method", sort=False):
         values = part[metric].to_numpy(dtype=float)
         low, high = interval(values)
         rows.append(dict(method=method, mean=values.mean(), std=values.std(ddof=1), low=low, high=high, n=len(values)))
     return pd.DataFrame(rows).set_index("method")
 
 
-def differences(result: TuningResult, reference: str = "lstsd", metric: str = "selected_test_acc") -> pd.DataFrame:
-    """`reference` minus each other method, paired by fresh seed: mean, 95% interval and a verdict
-    (`better`, `worse`, or `tie` when the interval holds 0)."""
-    table = result.fresh.pivot_table(index="seed", columns="method", values=metric)
+def paired_differences(
+    summary: pd.DataFrame, reference: str = "lstsd", metric: str = "selected_test_acc"
+) -> pd.DataFrame:
+    """`reference` minus each other method of `summary` (one row per method × seed), paired by seed:
+    mean, 95% interval and a verdict (`better`, `worse`, or `tie` when the interval holds 0).
+    Methods in the order they first appear; seeds one of the two lacks are left out."""
+    table = summary.pivot_table(index="seed", columns="method", values=metric)
     if reference not in table:
-        raise ConfigError(f"reference must be one of the tuned methods ({', '.join(table.columns)}); got {reference!r}")
+        raise ConfigError(f"reference must be one of the methods ({', '.join(table.columns)}); got {reference!r}")
     rows = []
-    for method in [m for m in result.selected if m != reference]:
+    for method in [m for m in dict.fromkeys(summary.method) if m != reference]:
         gap = (table[reference] - table[method]).dropna().to_numpy()
         low, high = interval(gap)
         verdict = "tie" if not (low > 0 or high < 0) else ("better" if low > 0 else "worse")
         rows.append(dict(method=method, difference=gap.mean(), low=low, high=high, verdict=verdict))
     return pd.DataFrame(rows).set_index("method")
+
+
+def fresh_table(result: TuningResult, metric: str = "selected_test_acc") -> pd.DataFrame:
+    """Per method over the fresh seeds: mean, standard deviation and 95% interval of `metric`."""
+    return by_method(result.fresh, metric)
+
+
+def differences(result: TuningResult, reference: str = "lstsd", metric: str = "selected_test_acc") -> pd.DataFrame:
+    """`reference` minus each other tuned method, paired by fresh seed (`paired_differences`)."""
+    if reference not in result.selected:
+        raise ConfigError(
+            f"reference must be one of the tuned methods ({', '.join(result.selected)}); got {reference!r}"
+        )
+    return paired_differences(result.fresh, reference, metric)
 
 
 def report(result: TuningResult, command: str = "") -> str:
