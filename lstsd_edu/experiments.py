@@ -247,7 +247,8 @@ def preset(dataset: str, method: str | None = None, **overrides) -> Config:
     if unknown:
         raise ConfigError(f"preset overrides must be Config fields; got {', '.join(unknown)}")
     tuned = TUNED.get(dataset, {}).get(method, {})
-    config = replace(PRESETS[dataset], **tuned, **{k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    config = replace(PRESETS[dataset], **{**tuned, **given})  # an override wins over a tuned value
     if fast_mode() and overrides.get("epochs") is None:
         # a few epochs, with lag and ramp shrunk to fit, so that both teachers still appear
         config = replace(

@@ -18,6 +18,12 @@ A comparison is only as fair as the effort spent on each side of it. So every me
    used in the search), and only then is the test set read: the test accuracy at the epoch
    chosen on validation (`selected_test_acc`) and after the last epoch (`final_test_acc`).
 
+`load(folder)` reads a result back from the files `lstsd-edu tune` writes (`trials.csv`,
+`fresh.csv`), so that a chapter can read a committed tuning with the same functions.
+
+`by_method` and `paired_differences` do the same for any summary of runs (one row per method ×
+seed, as `experiments.compare` returns it).
+
 `report` turns a result into markdown: the spaces, the trial counts, the chosen values, mean ±
 standard deviation and a 95% t-interval over the fresh seeds, and each method's difference from
 LSTSD, paired by seed, with its 95% interval; a difference whose interval holds 0 is a **tie**.
@@ -31,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -38,7 +45,7 @@ from scipy import stats
 
 from .config import Config
 from .errors import ConfigError, Range
-from .experiments import load_data
+from .experiments import PRESETS, load_data
 from .methods import METHOD, METHODS
 from .runs import execute
 
@@ -163,6 +170,34 @@ def chosen_settings(trials: pd.DataFrame) -> dict[str, dict]:
     return out
 
 
+def load(folder) -> TuningResult:
+    """The result `lstsd-edu tune` wrote into `folder` (its `trials.csv` and `fresh.csv`), read back.
+
+    Each method's chosen setting is rebuilt as `tune` chose it (`chosen_settings`), on the dataset's
+    starting point (`experiments.PRESETS`) with the model, data settings and epochs the fresh runs
+    record; the seeds are those the files hold. `fresh_table`, `differences` and `report` then read it
+    as they read `tune`'s own result.
+    """
+    folder = Path(folder)
+    missing = [name for name in ("trials.csv", "fresh.csv") if not (folder / name).is_file()]
+    if missing:
+        raise ConfigError(
+            f"folder must hold the trials.csv and fresh.csv that `lstsd-edu tune` writes; {folder} lacks {missing}"
+        )
+    trials, fresh = pd.read_csv(folder / "trials.csv"), pd.read_csv(folder / "fresh.csv")
+    first = fresh.iloc[0]
+    base = replace(
+        PRESETS[first.dataset],
+        model=str(first.model),
+        noise=float(first.noise),
+        noise_kind=str(first.noise_kind),
+        epochs=int(first.epochs),
+    ).validate()
+    selected = {method: replace(base, **values).validate() for method, values in chosen_settings(trials).items()}
+    seeds = tuple(int(s) for s in dict.fromkeys(trials.seed)), tuple(int(s) for s in dict.fromkeys(fresh.seed))
+    return TuningResult(trials, selected, fresh, base, *seeds)
+
+
 def _as_field(name: str, value):
     """A CSV cell as the Config field `name` holds it (20.0 -> 20 for an integer field)."""
     kind = str(Config.__dataclass_fields__[name].type)
@@ -184,29 +219,47 @@ def interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float
     return float(low), float(high)
 
 
-def fresh_table(result: TuningResult, metric: str = "selected_test_acc") -> pd.DataFrame:
-    """Per method over the fresh seeds: mean, standard deviation and 95% interval of `metric`."""
+def by_method(summary: pd.DataFrame, metric: str = "selected_test_acc") -> pd.DataFrame:
+    """Per method of `summary` (one row per method × seed, as `compare` returns it, or a tuning's
+    fresh runs): mean, standard deviation and 95% interval of `metric` over its seeds."""
     rows = []
-    for method, part in result.fresh.groupby("method", sort=False):
+    for method, part in summary.groupby("method", sort=False):
         values = part[metric].to_numpy(dtype=float)
         low, high = interval(values)
         rows.append(dict(method=method, mean=values.mean(), std=values.std(ddof=1), low=low, high=high, n=len(values)))
     return pd.DataFrame(rows).set_index("method")
 
 
-def differences(result: TuningResult, reference: str = "lstsd", metric: str = "selected_test_acc") -> pd.DataFrame:
-    """`reference` minus each other method, paired by fresh seed: mean, 95% interval and a verdict
-    (`better`, `worse`, or `tie` when the interval holds 0)."""
-    table = result.fresh.pivot_table(index="seed", columns="method", values=metric)
+def paired_differences(
+    summary: pd.DataFrame, reference: str = "lstsd", metric: str = "selected_test_acc"
+) -> pd.DataFrame:
+    """`reference` minus each other method of `summary` (one row per method × seed), paired by seed:
+    mean, 95% interval and a verdict (`better`, `worse`, or `tie` when the interval holds 0).
+    Methods in the order they first appear; seeds one of the two lacks are left out."""
+    table = summary.pivot_table(index="seed", columns="method", values=metric)
     if reference not in table:
-        raise ConfigError(f"reference must be one of the tuned methods ({', '.join(table.columns)}); got {reference!r}")
+        raise ConfigError(f"reference must be one of the methods ({', '.join(table.columns)}); got {reference!r}")
     rows = []
-    for method in [m for m in result.selected if m != reference]:
+    for method in [m for m in dict.fromkeys(summary.method) if m != reference]:
         gap = (table[reference] - table[method]).dropna().to_numpy()
         low, high = interval(gap)
         verdict = "tie" if not (low > 0 or high < 0) else ("better" if low > 0 else "worse")
         rows.append(dict(method=method, difference=gap.mean(), low=low, high=high, verdict=verdict))
     return pd.DataFrame(rows).set_index("method")
+
+
+def fresh_table(result: TuningResult, metric: str = "selected_test_acc") -> pd.DataFrame:
+    """Per method over the fresh seeds: mean, standard deviation and 95% interval of `metric`."""
+    return by_method(result.fresh, metric)
+
+
+def differences(result: TuningResult, reference: str = "lstsd", metric: str = "selected_test_acc") -> pd.DataFrame:
+    """`reference` minus each other tuned method, paired by fresh seed (`paired_differences`)."""
+    if reference not in result.selected:
+        raise ConfigError(
+            f"reference must be one of the tuned methods ({', '.join(result.selected)}); got {reference!r}"
+        )
+    return paired_differences(result.fresh, reference, metric)
 
 
 def report(result: TuningResult, command: str = "") -> str:

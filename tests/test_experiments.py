@@ -44,3 +44,11 @@ def test_a_sweep_over_noise_trains_each_point_on_its_own_data():
     grid = sweep("ce", config, {"noise": [0.0, 0.4]}, [0], progress=False)
     assert grid.noise.tolist() == [0.0, 0.4]
     assert grid.selected_val_acc.iloc[0] != grid.selected_val_acc.iloc[1]  # other labels, other numbers
+
+
+def test_an_override_wins_over_a_tuned_setting():
+    tuned = preset("mnist1d", "ce", noise=0.3)
+    config = preset("mnist1d", "ce", noise=0.3, lr=0.1, weight_decay=0.02)
+    assert (config.lr, config.weight_decay) == (0.1, 0.02)
+    assert tuned.lr != 0.1  # a tuned value was there to be overridden
+    assert preset("mnist1d", "lstsd", lag=5).w_long == preset("mnist1d", "lstsd").w_long  # the rest stays tuned

@@ -1,0 +1,55 @@
+"""lstsd_edu.tuning: a result written by `lstsd-edu tune` reads back as the result it was."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from scipy import stats
+
+from lstsd_edu.errors import ConfigError
+from lstsd_edu.experiments import preset
+from lstsd_edu.runs import write_csv
+from lstsd_edu.tuning import by_method, differences, fresh_table, load, paired_differences, report, tune
+
+COMMITTED = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "tuning_mnist1d"
+
+
+def test_a_written_result_loads_back_as_it_was(tmp_path):
+    base = preset("mnist1d", noise=0.3, epochs=2)
+    result = tune(["ce", "ls"], base, trials=2, tuning_seeds=(0,), fresh_seeds=(5, 6), progress=False)
+    write_csv(result.trials, tmp_path / "trials.csv")  # what `lstsd-edu tune` writes
+    write_csv(result.fresh, tmp_path / "fresh.csv")
+    loaded = load(tmp_path)
+    assert loaded.selected == result.selected and loaded.base == result.base
+    assert (loaded.tuning_seeds, loaded.fresh_seeds) == ((0,), (5, 6))
+    assert fresh_table(loaded).equals(fresh_table(result))
+    assert report(loaded) == report(result)
+
+
+def test_the_committed_tuning_loads_to_its_own_report():
+    text = (COMMITTED / "tuning.md").read_text(encoding="utf-8")
+    command = text.split("Command: `")[1].split("`")[0]
+    result = load(COMMITTED)
+    assert report(result, command) == text
+    assert differences(result).loc["ce", "verdict"] == "better"
+
+
+def test_a_folder_without_the_files_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"trials\.csv and fresh\.csv"):
+        load(tmp_path)
+
+
+def test_paired_differences_by_hand():
+    rows = [("lstsd", 0, 0.90), ("lstsd", 1, 0.92), ("lstsd", 2, 0.94), ("ce", 0, 0.80), ("ce", 1, 0.83)]
+    rows += [("ce", 2, 0.84), ("ls", 0, 0.91), ("ls", 1, 0.91), ("ls", 2, 0.95)]
+    summary = pd.DataFrame(rows, columns=["method", "seed", "selected_test_acc"])
+    gaps = [0.10, 0.09, 0.10]  # lstsd − ce, seed by seed
+    half = stats.t.ppf(0.975, 2) * pd.Series(gaps).std() / 3**0.5
+    out = paired_differences(summary)
+    assert list(out.index) == ["ce", "ls"]  # in the order they first appear
+    assert out.loc["ce", "difference"] == pytest.approx(sum(gaps) / 3)
+    assert out.loc["ce", "low"] == pytest.approx(sum(gaps) / 3 - half)
+    assert out.loc["ce", "verdict"] == "better" and out.loc["ls", "verdict"] == "tie"  # ls: −0.01, 0.01, −0.01
+    assert by_method(summary).loc["ce", "mean"] == pytest.approx(0.82333333)
+    with pytest.raises(ConfigError, match="reference must be one of the methods"):
+        paired_differences(summary, reference="elr")
