@@ -11,8 +11,8 @@ optimiser and LSTSD settings from the toolkit's first sweeps (benchmarks/results
 on test accuracy, hence superseded). It is the first trial of every method's search. What to
 train with is `preset(dataset, method)`: the starting point with that method's own settings as
 `lstsd-edu tune` chose them, with the same budget for every method and on validation only
-(`TUNED`, and the tuning files it names). The paper's own values are not known to us (we hold
-only its abstract), so none are claimed.
+(`tuned.TUNED`, written from the tuning files it names). The paper's own values are not known to
+us (we hold only its abstract), so none are claimed.
 
 Long commands survive: `compare` and `sweep` go through `runs.execute`, which with a `store`
 keeps each run on disk as it finishes, skips the runs already there, and turns Ctrl-C into
@@ -45,6 +45,7 @@ from .methods import METHOD, Method, build_method
 from .models import build_model
 from .runs import RunStore, execute, set_default_run
 from .trainer import Trainer, as_seed
+from .tuned import TUNED
 
 __all__ = [
     "PRESETS",
@@ -168,73 +169,6 @@ def load_data(config: Config, root=None):
     """The data a run with `config` trains on: the dataset with its label noise (noise seed 0:
     the same noisy labels for every method and seed) and its validation split (split seed 0)."""
     return load_dataset(config.dataset, config.noise, config.noise_kind, val_fraction=config.val_fraction, root=root)
-
-
-# Each method's own settings on a dataset, chosen by `lstsd-edu tune` with the same budget for
-# every method, on validation only (see tuning.py); the files named here hold the commands, the
-# search spaces, every trial and the fresh-seed results, and `benchmarks/tuned_presets.py` prints
-# this table from them. A dataset or method missing here takes the preset's values.
-TUNED: dict[str, dict[str, dict]] = {
-    # benchmarks/results/tuning_mnist1d/tuning.md
-    "mnist1d": {
-        "ce": {"lr": 0.23092310227375798, "weight_decay": 0.0076556733241553735},
-        "ls": {"lr": 0.02730629675882607, "weight_decay": 0.020515274906610825, "label_smoothing": 0.26220207384498495},
-        "short": {
-            "lr": 0.021455906861821333,
-            "weight_decay": 0.022423523212619777,
-            "temperature": 2.0,
-            "ramp": 4,
-            "w_short": 0.5977861558341453,
-        },
-        "long": {
-            "lr": 0.05795634278485432,
-            "weight_decay": 0.011949190267565312,
-            "temperature": 2.0,
-            "ramp": 28,
-            "w_long": 0.3906362595913524,
-            "lag": 13,
-            "long_mode": "phase",
-        },
-        "lstsd": {
-            "lr": 0.17673461563314244,
-            "weight_decay": 0.005621852055078061,
-            "temperature": 1.0,
-            "ramp": 20,
-            "w_long": 0.7232148438607598,
-            "w_short": 0.052916604144930074,
-            "lag": 3,
-            "long_mode": "sliding",
-        },
-        "snapshot": {
-            "lr": 0.010634552325082439,
-            "weight_decay": 0.03518860325010026,
-            "snapshot_cycles": 6,
-            "snapshot_temperature": 4.924006511580506,
-            "snapshot_teacher_weight": 0.8558358683206456,
-        },
-        "born_again": {
-            "lr": 0.035200341366702304,
-            "weight_decay": 0.03857106039933756,
-            "born_again_weight": 0.47002297207696575,
-            "born_again_temperature": 3.143614672322447,
-        },
-        "pskd": {"lr": 0.0393998784340911, "weight_decay": 0.022289497671552055, "pskd_alpha": 0.3891617750298333},
-        "te": {
-            "lr": 0.017585361846218953,
-            "weight_decay": 0.01802505840352201,
-            "te_decay": 0.6467289236054334,
-            "te_max_weight": 4.189987330205661,
-            "te_rampup": 0.21569808757764194,
-        },
-        "gce": {"lr": 0.025534991958759773, "weight_decay": 0.0021998768840449786, "gce_q": 0.9441495839201071},
-        "elr": {
-            "lr": 0.15168731883269568,
-            "weight_decay": 0.0020234851235105284,
-            "elr_lambda": 2.3872534138289985,
-            "elr_beta": 0.5812784604550059,
-        },
-    },
-}
 
 
 def preset(dataset: str, method: str | None = None, **overrides) -> Config:

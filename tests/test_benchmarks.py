@@ -1,12 +1,16 @@
-"""benchmarks/cost.py's bookkeeping (what it measures is timing, which tests do not assert)."""
+"""benchmarks/cost.py's bookkeeping (what it measures is timing, which tests do not assert), and the tuned
+table that benchmarks/tuned_presets.py writes."""
 
 import importlib.util
 from pathlib import Path
 
+import pandas as pd
+
 from lstsd_edu.data import load_dataset
 from lstsd_edu.experiments import preset
 
-SPEC = importlib.util.spec_from_file_location("cost", Path(__file__).resolve().parent.parent / "benchmarks" / "cost.py")
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = importlib.util.spec_from_file_location("cost", ROOT / "benchmarks" / "cost.py")
 cost = importlib.util.module_from_spec(SPEC)
 SPEC.loader.exec_module(cost)
 
@@ -30,3 +34,15 @@ def test_methods_take_turns_and_ratios_are_per_round():
     assert (table.ratio_min <= table.ratio_to_ce).all() and (table.ratio_to_ce <= table.ratio_max).all()
     assert (table.ratio_min <= table.ci95_low).all() and (table.ci95_low <= table.ci95_high).all()
     assert (table.ci95_high <= table.ratio_max).all() and table.loc["ce", "ci95_high"] == 1.0
+
+
+def test_the_tuned_table_is_the_one_the_tuning_results_give():
+    """lstsd_edu/tuned.py is written from benchmarks/results/tuning_*/trials.csv; a result committed
+    without rewriting it (or an edit by hand) would make the presets differ from the tuning files."""
+    spec = importlib.util.spec_from_file_location("tuned_presets", ROOT / "benchmarks" / "tuned_presets.py")
+    tuned_presets = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tuned_presets)
+    assert tuned_presets.TARGET.read_text() == tuned_presets.module_text()
+    config = preset("mnist1d", "lstsd")
+    written = tuned_presets.chosen_settings(pd.read_csv(ROOT / "benchmarks/results/tuning_mnist1d/trials.csv"))
+    assert {k: getattr(config, k) for k in written["lstsd"]} == written["lstsd"]

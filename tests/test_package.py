@@ -49,8 +49,14 @@ def test_no_import_circles():
 
 def test_a_method_is_named_only_in_its_own_file_and_the_registry():
     """Born-Again, the method with the most unusual needs (two generations), is known only to its
-    own file, the registry, and the settings surface (config.py, where its two knobs are fields)."""
-    allowed = {PACKAGE / "methods" / "born_again.py", PACKAGE / "methods" / "__init__.py", PACKAGE / "config.py"}
+    own file, the registry, the settings surface (config.py, where its two knobs are fields) and the
+    table of tuned settings (tuned.py, data written from the tuning results)."""
+    allowed = {
+        PACKAGE / "methods" / "born_again.py",
+        PACKAGE / "methods" / "__init__.py",
+        PACKAGE / "config.py",
+        PACKAGE / "tuned.py",
+    }
     offenders = [
         str(p.relative_to(PACKAGE))
         for p in PACKAGE.rglob("*.py")
