@@ -14,7 +14,8 @@ and the markdown writes the number followed by an invisible tag naming it:
 `tests/test_notebook_text.py` reads every committed (fully executed) chapter, finds each tagged
 number and checks it against the printed value at the precision the text shows (a number written
 with three decimals must equal the printed value rounded to three decimals; a percentage is
-compared as a percentage).
+compared as a percentage). A minus sign may be written as the hyphen or as the typographic
+minus, −.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import re
 
 PREFIX = "quoted:"
 LINE = re.compile(rf"^{PREFIX} ([A-Za-z_][\w]*) = (\S+)$", re.MULTILINE)
-TAG = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)(\s?%)?\s*<!--\s*quote:\s*([A-Za-z_]\w*)\s*-->")
+TAG = re.compile(r"([-−]?\d[\d,]*(?:\.\d+)?)(\s?%)?\s*<!--\s*quote:\s*([A-Za-z_]\w*)\s*-->")
 
 
 def quote(**values: float) -> None:
@@ -45,7 +46,7 @@ def tagged(markdown: str) -> list[tuple[str, str, bool]]:
 
 def agrees(written: str, value: float, percent: bool = False) -> bool:
     """Whether `written` is `value` at the precision it is written with."""
-    number = float(written.replace(",", ""))
+    number = float(written.replace(",", "").replace("−", "-"))
     value = value * 100 if percent else value
     decimals = len(written.split(".")[1]) if "." in written else 0
     return math.isclose(round(value, decimals), number, abs_tol=0.5 * 10**-decimals + 1e-12)

@@ -17,3 +17,9 @@ def test_a_number_agrees_at_the_precision_it_is_written_with():
     assert agrees("0.931", 0.93125) and agrees("0.93", 0.93125) and not agrees("0.932", 0.93125)
     assert agrees("93.1", 0.93125, percent=True) and not agrees("93.2", 0.93125, percent=True)
     assert agrees("1,200", 1200.0) and agrees("-0.012", -0.0123)
+
+
+def test_a_typographic_minus_is_a_minus():
+    text = "a difference of −0.012<!-- quote: gap --> [−0.015<!-- quote: low -->, +0.009<!-- quote: high -->]"
+    assert tagged(text) == [("−0.012", "gap", False), ("−0.015", "low", False), ("0.009", "high", False)]
+    assert agrees("−0.012", -0.0123) and not agrees("−0.012", 0.0123) and not agrees("0.012", -0.0123)
