@@ -11,6 +11,7 @@ the Agg backend).
                                                     given or their true label, and test accuracy
     spread_figure(summary, metric, hue)             one point per seed, mean per method
     accuracy_cost_figure(table)                     accuracy against seconds per epoch ÷ CE's
+    differences_figure(differences)                 LSTSD minus each method, 95% interval, ties open
     schedule_figure(schedule)                       the buffer's ring: which record teaches when
     weights_figure(weights, milestones)             the loss's weights over epochs: the ramp's and
                                                     those in effect (w_ce takes a missing teacher's)
@@ -358,14 +359,21 @@ def spread_figure(
     return fig
 
 
-def accuracy_cost_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
+ACCURACY_LABELS = {  # `accuracy_cost_figure`'s accuracy columns
+    "final_acc": "test accuracy after the last epoch",
+    "selected_acc": "test accuracy, epoch chosen on validation",
+}
+
+
+def accuracy_cost_figure(table: pd.DataFrame, title: str = "", accuracy: str = "final_acc") -> plt.Figure:
     """Accuracy against cost, one point per method in its colour (up and to the left is better).
 
-    `table` is `experiments.table(summary)`: methods as the index, columns final_acc_mean,
-    final_acc_std and cost_vs_ce (seconds per epoch ÷ CE's seconds per epoch, measured in
-    the same run). With a `setting` column (several tables stacked) there is one panel per setting.
-    The methods are named in one legend beside the panels, not at the points, so no label
-    covers another.
+    `table` is `experiments.table(summary)`: methods as the index, columns `<accuracy>_mean`,
+    `<accuracy>_std` (`accuracy`: "final_acc", after the last epoch, or "selected_acc", at the
+    epoch chosen on validation) and cost_vs_ce (seconds per epoch ÷ CE's seconds per epoch,
+    measured in the same run). With a `setting` column (several tables stacked) there is one
+    panel per setting. The methods are named in one legend beside the panels, not at the points,
+    so no label covers another.
     """
     frame = table.reset_index()
     settings = list(frame["setting"].unique()) if "setting" in frame else [title]
@@ -376,18 +384,69 @@ def accuracy_cost_figure(table: pd.DataFrame, title: str = "") -> plt.Figure:
         for row in part.itertuples():
             ax.errorbar(
                 row.cost_vs_ce,
-                row.final_acc_mean,
-                yerr=row.final_acc_std,
+                getattr(row, f"{accuracy}_mean"),
+                yerr=getattr(row, f"{accuracy}_std"),
                 fmt="o",
                 color=method_colour(row.method),
                 capsize=3,
                 ms=7,
                 label=row.method,
             )
-        ax.set(xlabel="seconds per epoch ÷ CE's", ylabel="final test accuracy", title=setting)
+        ax.set(xlabel="seconds per epoch ÷ CE's", ylabel=ACCURACY_LABELS.get(accuracy, accuracy), title=setting)
     methods = list(dict.fromkeys(frame["method"]))
     handles = [Line2D([], [], color=method_colour(m), marker="o", ls="none", ms=7) for m in methods]
     _legend_outside(axes[0, -1], handles, methods, title="method")
+    fig.tight_layout()
+    return fig
+
+
+def differences_figure(frame: pd.DataFrame, reference: str = "lstsd", title: str = "") -> plt.Figure:
+    """`reference` minus each method with its interval, one row per method in its colour.
+
+    `frame` is `tuning.differences(result)` (or `paired_differences`): methods as the index or a
+    `method` column, columns difference, low, high and verdict; with a `setting` column (several
+    stacked) there is one panel per setting, the methods in the same rows in each. Right of the
+    zero line `reference` is ahead. A filled point: the interval leaves 0 out (`better` or
+    `worse`); an open point: it holds 0, a tie. The methods are named on the y axis.
+    """
+    frame = frame.reset_index()
+    settings = list(frame["setting"].unique()) if "setting" in frame else [title]
+    methods = list(dict.fromkeys(frame["method"]))
+    fig, axes = plt.subplots(
+        1, len(settings), figsize=(3.9 * len(settings) + 2.6, 0.32 * len(methods) + 1.7), squeeze=False, sharey=True
+    )
+    for ax, setting in zip(axes[0], settings):
+        part = frame[frame["setting"] == setting] if "setting" in frame else frame
+        ax.axvline(0.0, color="0.45", lw=1.1, label="_zero")
+        for row in part.itertuples():
+            y = methods.index(row.method)
+            colour = method_colour(row.method)
+            ax.plot([row.low, row.high], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
+            tie = row.verdict == "tie"
+            ax.plot(
+                row.difference,
+                y,
+                "o",
+                ms=7,
+                color=colour,
+                markerfacecolor="white" if tie else colour,
+                markeredgewidth=1.8,
+            )
+        ax.set(
+            yticks=range(len(methods)),
+            ylim=(len(methods) - 0.5, -0.5),
+            xlabel=f"{reference} − method, test accuracy",
+            title=setting,
+        )
+        ax.grid(axis="y", visible=False)
+    axes[0, 0].set_yticklabels(methods)
+    handles = [
+        Line2D([], [], color="0.3", marker="o", ms=7, ls="none"),
+        Line2D([], [], color="0.3", marker="o", ms=7, ls="none", markerfacecolor="white", markeredgewidth=1.8),
+        Line2D([], [], color="0.3", lw=2.2),
+    ]
+    labels = [f"{reference} better or worse", "tie: interval holds 0", "95% interval (paired by seed)"]
+    _legend_outside(axes[0, -1], handles, labels)
     fig.tight_layout()
     return fig
 

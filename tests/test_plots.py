@@ -311,6 +311,43 @@ def test_accuracy_cost_figure_one_panel_per_setting():
     assert colours == [plots.method_colour(m).lower() for m in ("ce", "lstsd", "snapshot")]
     single = accuracy_cost_figure(t[t.setting == "a"].drop(columns="setting"), title="one")
     assert len(single.axes) == 1 and single.axes[0].get_title() == "one"
+    selected = t.rename(columns={"final_acc_mean": "selected_acc_mean", "final_acc_std": "selected_acc_std"})
+    fig = accuracy_cost_figure(selected, accuracy="selected_acc")
+    assert fig.axes[0].get_ylabel() == "test accuracy, epoch chosen on validation"
+    assert fig.axes[0].lines[1].get_ydata()[0] == 0.7  # ce's point (line 0 is CE's cost)
+
+
+def test_differences_figure_one_row_per_method_ties_open():
+    frame = pd.DataFrame(
+        {
+            "setting": ["a", "a", "b", "b"],
+            "method": ["ce", "elr", "ce", "elr"],
+            "difference": [0.06, 0.001, 0.02, -0.03],
+            "low": [0.05, -0.01, 0.01, -0.05],
+            "high": [0.07, 0.012, 0.03, -0.01],
+            "verdict": ["better", "tie", "better", "worse"],
+        }
+    )
+    fig = plots.differences_figure(frame)
+    panels = [ax for ax in fig.axes if ax.get_title() in ("a", "b")]
+    assert [ax.get_title() for ax in panels] == ["a", "b"]
+    assert [t.get_text() for t in panels[0].get_yticklabels()] == ["ce", "elr"]
+    for ax, part in zip(panels, (frame[frame.setting == "a"], frame[frame.setting == "b"])):
+        points = [line for line in ax.lines if line.get_marker() == "o"]
+        intervals = [line for line in ax.lines if line.get_marker() != "o" and line.get_label() != "_zero"]
+        assert [line.get_xdata()[0] for line in points] == part.difference.tolist()
+        assert [tuple(line.get_xdata()) for line in intervals] == list(zip(part.low, part.high))
+        for line, row in zip(points, part.itertuples()):
+            assert matplotlib.colors.to_hex(line.get_color()) == plots.method_colour(row.method).lower()
+            open_point = matplotlib.colors.to_hex(line.get_markerfacecolor()) == "#ffffff"
+            assert open_point == (row.verdict == "tie")
+    assert panels[0].get_xlabel() == "lstsd − method, test accuracy"
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend = panels[-1].get_legend()
+    assert legend.get_window_extent(renderer).x0 >= panels[-1].get_window_extent(renderer).x1
+    one = plots.differences_figure(frame[frame.setting == "a"].drop(columns="setting").set_index("method"), title="x")
+    assert [ax.get_title() for ax in one.axes] == ["x"]
 
 
 # ---------------------------------------------------------------------------------------------
