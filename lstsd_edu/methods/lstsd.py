@@ -9,7 +9,7 @@ extra forward pass); the records of epochs e − 1 and e − L (or the previous 
 are its teachers at epoch e (`buffer.SnapshotBuffer`). The loss is `losses.lstsd_loss`; each
 ablation removes one teacher and, as for a sample whose teacher does not exist yet, gives its
 weight back to CE. (Keeping the *total* distillation weight on one teacher is the other possible
-ablation; benchmarks/results/sweep_mnist1d.md reports what it gives.)
+ablation; benchmarks/results/archive/sweep_mnist1d.md reports what it gave in the first sweeps.)
 
 The ramp is part of the method: both weights grow linearly over the first `ramp` epochs,
 
