@@ -2,6 +2,7 @@
 (`0.931<!-- quote: name -->`) equals, at the precision written, the value the chapter's own code
 printed with `lstsd_edu.quotes.quote` in its committed, fully executed outputs."""
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -31,7 +32,11 @@ def test_tagged_numbers_match_the_printed_values(path):
     for cell in nb.cells:
         if cell.cell_type != "markdown":
             continue
-        for written, name, percent in tagged(cell.source):
+        found = tagged(cell.source)
+        for name in re.findall(r"<!--\s*quote:\s*(\w+)\s*-->", cell.source):
+            if name not in [n for _, n, _ in found]:
+                wrong.append(f"the tag {name!r} follows no number")
+        for written, name, percent in found:
             if name not in values:
                 wrong.append(f"{written} tagged {name!r}, which no output quotes")
             elif not agrees(written, values[name], percent):
