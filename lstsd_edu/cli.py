@@ -240,12 +240,14 @@ def run_compare(args: argparse.Namespace) -> int:
     )
     write_csv(summary, out / "summary.csv")
     write_csv(history, out / "history.csv")
+    from .diagnostics import milestones
     from .plots import comparison_figure  # (matplotlib and seaborn: imported once needed)
 
-    fig = comparison_figure(
-        history,
-        title=f"{config.dataset}, {config.model}, noise {config.noise:g} ({config.noise_kind}), {len(seeds)} seed(s)",
-    )
+    title = f"{config.dataset}, {config.model}, noise {config.noise:g} ({config.noise_kind}), {len(seeds)} seed(s)"
+    marks = milestones(configs["lstsd"]) if "lstsd" in configs else None  # where its teachers arrive
+    if marks:
+        title += "\n(dashed lines: LSTSD's milestones)"
+    fig = comparison_figure(history, title=title, milestones=marks)
     save_figure(fig, out / "comparison.png", dpi=120, bbox_inches="tight")
     t = table(summary)
     print(
