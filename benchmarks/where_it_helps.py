@@ -147,13 +147,13 @@ def map_figure(frame: pd.DataFrame, seeds: int):
     return fig
 
 
-CLEAN_VARIANTS = {  # name -> (Config overrides, LSTSD settings held fixed, training samples kept)
+CLEAN_VARIANTS = {  # name -> (Config overrides, LSTSD settings held fixed, training samples kept); cheapest first
     "preset": ({}, {}, None),
     "1000 training samples": ({}, {}, 1000),
-    "width 64": ({"width": 64}, {}, None),
-    "120 epochs": ({"epochs": 120}, {}, None),
     "LSTSD in phase mode": ({}, {"long_mode": "phase"}, None),
     "LSTSD without ramp": ({}, {"ramp": 0}, None),
+    "width 64": ({"width": 64}, {}, None),
+    "120 epochs": ({"epochs": 120}, {}, None),
 }
 
 
