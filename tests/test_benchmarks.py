@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from lstsd_edu.data import load_dataset
-from lstsd_edu.experiments import preset
+from lstsd_edu.experiments import PRESETS, preset
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = importlib.util.spec_from_file_location("cost", ROOT / "benchmarks" / "cost.py")
@@ -43,6 +43,6 @@ def test_the_tuned_table_is_the_one_the_tuning_results_give():
     tuned_presets = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tuned_presets)
     assert tuned_presets.TARGET.read_text() == tuned_presets.module_text()
-    config = preset("mnist1d", "lstsd")
+    config = preset("mnist1d", "lstsd", epochs=PRESETS["mnist1d"].epochs)  # whole length, also in fast mode
     written = tuned_presets.chosen_settings(pd.read_csv(ROOT / "benchmarks/results/tuning_mnist1d/trials.csv"))
     assert {k: getattr(config, k) for k in written["lstsd"]} == written["lstsd"]

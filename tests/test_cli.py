@@ -195,6 +195,13 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def as_from_a_terminal() -> None:
+    """In the child, before it starts: Ctrl-C's default action. A command started in the
+    background by a shell script (`nohup make test &`) inherits SIGINT ignored, and Python then
+    leaves it ignored; a terminal's user presses Ctrl-C on a command that has the default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_after_first_run(out: Path, *args: str) -> tuple[subprocess.CompletedProcess, set[int]]:
     """Start `lstsd-edu compare`, press Ctrl-C (SIGINT to its whole process group, as a terminal
     does) once the first run is in the store; returns the finished process and every process it
@@ -205,6 +212,7 @@ def interrupt_after_first_run(out: Path, *args: str) -> tuple[subprocess.Complet
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=as_from_a_terminal,
     )
     children: set[int] = set()
     deadline = time.monotonic() + 120
@@ -304,6 +312,7 @@ def test_train_interrupted_resumes_from_the_last_epoch_to_the_same_history(tmp_p
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=as_from_a_terminal,
     )
     deadline = time.monotonic() + 120
     while not (tmp_path / "cut" / "checkpoint.pt").exists() and process.poll() is None and time.monotonic() < deadline:
