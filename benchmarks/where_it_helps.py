@@ -133,6 +133,7 @@ def map_figure(frame: pd.DataFrame, seeds: int):
                 ha="center",
                 va="center",
                 fontsize=8,
+                color="white" if not tie and abs(r.difference) > 0.6 * limit else "black",  # legible on dark cells
             )
     ax.set(xlim=(0, len(NOISES)), ylim=(len(datasets), 0), xticks=np.arange(len(NOISES)) + 0.5, yticks=[])
     ax.set_xticklabels(columns)
