@@ -7,8 +7,8 @@ Accuracy is not trained again here: it is read from `lstsd-edu tune`'s fresh-see
 (`benchmarks/results/tuning_<dataset>/fresh.csv`), where every method got the same budget of trials
 on the validation split and its chosen setting was trained with five seeds never used in the
 search. Reported per setting: test accuracy at the epoch chosen on validation, mean ± std over those
-seeds, with the best mean in bold and every method whose 95% paired interval against the best
-holds 0 marked as tied with it (≈).
+seeds, LSTSD in bold and every other method marked against it, paired by seed with a 95%
+t-interval: ahead (▲), behind (▼) or a tie (≈, the interval holds 0).
 
 Cost is timed here: fresh trainers of all methods, each with its tuned preset, taking turns one
 epoch at a time (`benchmarks/cost.py`'s `measure`), so that every method sees the same machine;
@@ -48,22 +48,23 @@ SETTINGS = {  # name -> (dataset, the tuning results folder)
 
 
 def accuracy(fresh: pd.DataFrame) -> pd.DataFrame:
-    """Per method: mean and std of the validation-chosen test accuracy over the fresh seeds, and
-    whether it ties with the best mean (the 95% t-interval of the paired difference holds 0)."""
+    """Per method: mean and std of the validation-chosen test accuracy over the fresh seeds, and how
+    it compares with LSTSD's, paired by seed: `ahead` or `behind` LSTSD when the 95% t-interval of
+    the difference leaves 0 out, `tie` when it holds 0."""
     by_seed = fresh.pivot_table(index="seed", columns="method", values="selected_test_acc")
     mean, std = by_seed.mean(), by_seed.std(ddof=1)
-    best = mean.idxmax()
-    tied = {}
+    versus = {}
     for m in by_seed:
-        low, high = interval((by_seed[best] - by_seed[m]).dropna().to_numpy())
-        tied[m] = m == best or low <= 0 <= high
+        low, high = interval((by_seed[m] - by_seed["lstsd"]).dropna().to_numpy())
+        versus[m] = "" if m == "lstsd" else ("ahead" if low > 0 else "behind" if high < 0 else "tie")
     state = fresh.groupby("method").buffer_bytes.first()
     passes = fresh.groupby("method").extra_forward_passes.first()
     return pd.DataFrame(
-        dict(
-            mean=mean, std=std, best=mean.index == best, tied=pd.Series(tied), state=state, extra_forward_passes=passes
-        )
+        dict(mean=mean, std=std, versus_lstsd=pd.Series(versus), state=state, extra_forward_passes=passes)
     )
+
+
+MARKS = {"ahead": "▲ ", "behind": "▼ ", "tie": "≈ ", "": ""}  # against LSTSD, paired by seed
 
 
 def markdown(table: pd.DataFrame, header: list[str]) -> str:
@@ -77,7 +78,7 @@ def markdown(table: pd.DataFrame, header: list[str]) -> str:
         for s in settings:
             r = by.loc[(s, m)]
             cell = f"{r['mean']:.3f} ± {r['std']:.3f}"
-            cells.append(f"**{cell}**" if r.best else (f"≈ {cell}" if r.tied else cell))
+            cells.append(f"**{cell}**" if m == "lstsd" else MARKS[r.versus_lstsd] + cell)
         cells.append(" / ".join(f"{by.loc[(s, m)].cost_vs_ce:.2f}" for s in settings))
         first = by.loc[(settings[0], m)]
         cells += [str(int(first.extra_forward_passes)), f"{first.state / 1024:.0f} KiB" if first.state else "—"]
@@ -120,8 +121,9 @@ def main() -> None:
         "(`benchmarks/results/tuning_<dataset>/`).",
         f"Machine: {machine}.",
         "Accuracy: test accuracy at the epoch chosen on validation, mean ± std over the 5 fresh seeds of each "
-        "method's tuned setting; **bold**: the best mean; ≈: tied with it (the 95% interval of the paired "
-        f"difference holds 0). Cost: seconds per training epoch ÷ CE's, methods taking turns epoch by epoch, "
+        "method's tuned setting; **bold**: LSTSD; against it, paired by seed with a 95% interval: ▲ ahead, "
+        "▼ behind, ≈ a tie (the interval holds 0). Cost: seconds per training epoch ÷ CE's, methods taking "
+        "turns epoch by epoch, "
         f"median of {repeats} repeat(s) × {rounds} rounds, each method with its tuned preset; `born_again` "
         "counts both generations. State: per-sample records or teacher copy.",
     ]

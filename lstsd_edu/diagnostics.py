@@ -150,20 +150,6 @@ def mislabel_auc(divergences: pd.DataFrame, scores: tuple[str, ...] = SCORES) ->
     return pd.DataFrame(rows, columns=["epoch", "score", "auc"])
 
 
-def best_auc(auc: pd.DataFrame) -> pd.DataFrame:
-    """Per score: the best epoch, its AUC and the last epoch's AUC; best detector first.
-
-    `auc` is `mislabel_auc`'s frame. Columns: score, best_epoch, best_auc, final_auc.
-    """
-    auc = auc.dropna(subset=["auc"])
-    if auc.empty:
-        return pd.DataFrame(columns=["score", "best_epoch", "best_auc", "final_auc"])
-    best = auc.loc[auc.groupby("score").auc.idxmax()].set_index("score")
-    final = auc.sort_values("epoch").groupby("score").auc.last()
-    out = pd.DataFrame({"best_epoch": best.epoch, "best_auc": best.auc, "final_auc": final})
-    return out.sort_values("best_auc", ascending=False).reset_index()
-
-
 # ---------------------------------------------------------------------------------------------
 # Mislabel detectors side by side: LSTSD's records and confident learning
 # ---------------------------------------------------------------------------------------------
