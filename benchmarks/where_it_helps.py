@@ -197,8 +197,9 @@ def markdown(frame: pd.DataFrame, key: list[str], command: str, title: str, args
         f"Command: `{command}`  ",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} torch thread(s) per run, "
         f"torch {torch.__version__}.  ",
-        f"Protocol: {args.trials} random-search trials per method (the starting point first), scored on the noisy "
-        f"validation split with the test split removed; the chosen settings trained with fresh seeds "
+        f"Protocol: {args.trials} random-search trials per method (the starting point first), scored on the "
+        "validation split (its labels as noisy as the training labels) with the test split removed; the chosen "
+        "settings trained with fresh seeds "
         f"{', '.join(map(str, FRESH_SEEDS[: args.fresh_seeds]))}; test accuracy at the epoch chosen on validation. "
         "The best baseline is the one with the best mean validation accuracy on the fresh seeds.",
         "",
