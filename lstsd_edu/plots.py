@@ -359,12 +359,6 @@ def spread_figure(
     return fig
 
 
-ACCURACY_LABELS = {  # `accuracy_cost_figure`'s accuracy columns
-    "final_acc": "test accuracy after the last epoch",
-    "selected_acc": "test accuracy, epoch chosen on validation",
-}
-
-
 def accuracy_cost_figure(table: pd.DataFrame, title: str = "", accuracy: str = "final_acc") -> plt.Figure:
     """Accuracy against cost, one point per method in its colour (up and to the left is better).
 
@@ -392,7 +386,8 @@ def accuracy_cost_figure(table: pd.DataFrame, title: str = "", accuracy: str = "
                 ms=7,
                 label=row.method,
             )
-        ax.set(xlabel="seconds per epoch ÷ CE's", ylabel=ACCURACY_LABELS.get(accuracy, accuracy), title=setting)
+        ylabel = _metric_label(f"{accuracy.removesuffix('_acc')}_test_acc")  # final_test_acc, selected_test_acc
+        ax.set(xlabel="seconds per epoch ÷ CE's", ylabel=ylabel, title=setting)
     methods = list(dict.fromkeys(frame["method"]))
     handles = [Line2D([], [], color=method_colour(m), marker="o", ls="none", ms=7) for m in methods]
     _legend_outside(axes[0, -1], handles, methods, title="method")
