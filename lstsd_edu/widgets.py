@@ -27,12 +27,20 @@ static picture of the view's current state under the widget cell:
     ScheduleView()                       01: the buffer's ring of slots for a lag and a mode
     DivergenceExplorer(divergences)      05: per-sample divergences, epoch slider, sample choice
     Playground()                         06: retrain CE and LSTSD live; `seed_map` over seeds
+
+The playground keeps every run it trained (`train_histories`) and, on a machine with two cores
+or more, trains two runs at a time: one in this process, one in a helper process.
 """
 
 from __future__ import annotations
 
 import io
+import multiprocessing
+import os
+import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -276,17 +284,77 @@ def _dataset(name: str, noise: float, noise_kind: str, val_fraction: float, trai
     return data
 
 
-@lru_cache(maxsize=512)
-def train_history(method: str, config: Config, seed: int = 0, train_size: int | None = None) -> pd.DataFrame:
-    """History of one run (with the memorisation columns: `diagnostics=True`), cached by (method,
-    config, seed, train_size): a setting seen before is instant. `train_size` keeps the first
-    that many training samples (None: all).
+_HISTORIES: dict[tuple, pd.DataFrame] = {}  # every run trained here: (method, config, seed, train_size)
+_HELPER: ProcessPoolExecutor | None = None  # one more process to train in, started on first need
 
-    `Config` is a frozen dataclass, so it is its own cache key.
-    """
+
+def _train_one(method: str, config: Config, seed: int, train_size: int | None) -> pd.DataFrame:
     data = _dataset(config.dataset, config.noise, config.noise_kind, config.val_fraction, train_size)
     run = train(method, config, seed, data=data, diagnostics=True)
     return run.history.assign(method=method, seed=seed)
+
+
+def _helper() -> ProcessPoolExecutor | None:
+    """A second process that trains runs next to this one, on a machine with two cores or more
+    (None on one core); it trains on one thread and lives as long as this process.
+
+    On Linux it is forked: it starts at once, shares what this process has loaded, and never
+    re-runs the calling script. Elsewhere it is spawned (a fresh interpreter, Python's default
+    there), so a script, unlike a notebook, needs the usual `if __name__ == "__main__":` guard.
+    """
+    global _HELPER
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if _HELPER is None and cores >= 2:
+        start = "fork" if sys.platform.startswith("linux") else "spawn"
+        context = multiprocessing.get_context(start)
+        _HELPER = ProcessPoolExecutor(1, mp_context=context, initializer=torch.set_num_threads, initargs=(1,))
+    return _HELPER
+
+
+def train_histories(tasks: list[tuple], desc: str | None = None) -> list[pd.DataFrame]:
+    """Histories of the runs `tasks` = [(method, config, seed, train_size), ...], with the
+    memorisation columns (`diagnostics=True`); `train_size` keeps the first that many training
+    samples (None: all).
+
+    Every run is kept, so a setting seen before is instant (`Config` is a frozen dataclass: its
+    own key). Runs not seen before are shared between this process and a helper process
+    (`_helper`), each on one thread: a slider that retrains CE and LSTSD waits for about one run,
+    not two. `desc` shows a progress bar with that label.
+    """
+    from tqdm.auto import tqdm
+
+    missing = [task for task in dict.fromkeys(tasks) if task not in _HISTORIES]
+    helper = _helper() if len(missing) > 1 else None
+    bar = tqdm(total=len(missing), desc=desc, disable=desc is None or not missing, leave=False)
+    threads = torch.get_num_threads()
+    if helper is not None:
+        torch.set_num_threads(1)  # two processes on one thread each: no core is oversubscribed
+    try:
+        futures = {task: helper.submit(_train_one, *task) for task in missing[1::2]} if helper else {}
+        for task in missing:
+            if task not in futures:
+                _HISTORIES[task] = _train_one(*task)
+                bar.update()
+        for task, future in futures.items():
+            try:
+                _HISTORIES[task] = future.result()
+            except BrokenProcessPool:  # the helper died (out of memory, killed): train it here
+                _HISTORIES[task] = _train_one(*task)
+            bar.update()
+    finally:
+        torch.set_num_threads(threads)
+        bar.close()
+    return [_HISTORIES[task] for task in tasks]
+
+
+def train_history(method: str, config: Config, seed: int = 0, train_size: int | None = None) -> pd.DataFrame:
+    """History of one run, from the cache or trained (see `train_histories`)."""
+    return train_histories([(method, config, seed, train_size)])[0]
+
+
+def runs_trained() -> int:
+    """How many runs the cache holds: a setting seen before adds none."""
+    return len(_HISTORIES)
 
 
 def _summary(history: pd.DataFrame) -> dict:
@@ -316,8 +384,9 @@ class Playground(View):
     `result` is a one-row-per-method frame (the epoch chosen on validation and its test accuracy,
     the last epoch's test accuracy, train accuracy and share of flipped samples predicted as
     their given label); `retrained` says whether the last update had to train. CE does not
-    depend on LSTSD's settings, so moving them retrains LSTSD only. `sweep` and `seed_map` fill
-    the same cache.
+    depend on LSTSD's settings, so moving them retrains LSTSD only; epochs and noise rate retrain
+    both, side by side on two cores (`train_histories`). `sweep` and `seed_map` fill the same
+    cache and share their runs between the two cores the same way.
     """
 
     LSTSD_SETTINGS = ("lag", "w_long", "w_short", "temperature", "long_mode", "ramp")
@@ -364,12 +433,11 @@ class Playground(View):
 
     def histories(self, config: Config, seed: int | None = None) -> pd.DataFrame:
         seed = self.seed if seed is None else seed
-        before = train_history.cache_info().misses
-        runs = [
-            train_history("ce", self.baseline(config), seed, self.train_size),
-            train_history("lstsd", config, seed, self.train_size),
-        ]
-        self.retrained = train_history.cache_info().misses > before
+        before = runs_trained()
+        runs = train_histories(
+            [("ce", self.baseline(config), seed, self.train_size), ("lstsd", config, seed, self.train_size)]
+        )
+        self.retrained = runs_trained() > before
         return pd.concat(runs, ignore_index=True)
 
     def render(self, **values) -> tuple[plt.Figure | None, str]:
@@ -398,24 +466,29 @@ class Playground(View):
         whose weights sum above 1 are left out.
         """
         base = replace(self.config, **fixed)
-        ce = _summary(train_history("ce", self.baseline(base), self.seed, self.train_size))
-        rows = []
+        cells = []
         for lag in lags:
             for w_long in long_weights:
                 try:
-                    config = replace(base, lag=lag, w_long=w_long).validate()
+                    cells.append(replace(base, lag=lag, w_long=w_long).validate())
                 except ConfigError:
                     continue
-                summary = _summary(train_history("lstsd", config, self.seed, self.train_size))
-                rows.append(
-                    dict(
-                        lag=lag,
-                        w_long=w_long,
-                        final_test_acc=summary["final_test_acc"],
-                        selected_test_acc=summary["selected_test_acc"],
-                        ce_final_test_acc=ce["final_test_acc"],
-                    )
+        ce, *runs = train_histories(
+            [("ce", self.baseline(base), self.seed, self.train_size)]
+            + [("lstsd", config, self.seed, self.train_size) for config in cells]
+        )
+        ce, rows = _summary(ce), []
+        for config, history in zip(cells, runs):
+            summary = _summary(history)
+            rows.append(
+                dict(
+                    lag=config.lag,
+                    w_long=config.w_long,
+                    final_test_acc=summary["final_test_acc"],
+                    selected_test_acc=summary["selected_test_acc"],
+                    ce_final_test_acc=ce["final_test_acc"],
                 )
+            )
         return pd.DataFrame(rows)
 
     def seed_map(
@@ -435,8 +508,6 @@ class Playground(View):
         `diagnostics.seed_gain` (gain, spread, seeds, low, high, ratio, tie) and the means over
         seeds `ce` and `lstsd`. Cells whose weights sum above 1 are left out.
         """
-        from tqdm.auto import tqdm
-
         check_choice("weight", weight, ("w_long", "w_short"))
         seeds = list(seeds)
         if len(set(seeds)) < 2:
@@ -449,11 +520,16 @@ class Playground(View):
                     cells.append(replace(base, lag=lag, **{weight: value}).validate())
                 except ConfigError:
                     continue
-        tasks = [(config, seed) for config in cells for seed in seeds]
+        pairs = [(config, seed) for config in cells for seed in seeds]
+        tasks = [
+            task
+            for config, seed in pairs
+            for task in (("ce", self.baseline(config), seed, self.train_size), ("lstsd", config, seed, self.train_size))
+        ]
+        histories = train_histories(tasks, desc="seed map" if progress else None)
         rows = []
-        for config, seed in tqdm(tasks, desc="seed map", disable=not progress, leave=False):
-            ce = _summary(train_history("ce", self.baseline(config), seed, self.train_size))["selected_test_acc"]
-            lstsd = _summary(train_history("lstsd", config, seed, self.train_size))["selected_test_acc"]
+        for (config, seed), ce, lstsd in zip(pairs, histories[::2], histories[1::2]):
+            ce, lstsd = _summary(ce)["selected_test_acc"], _summary(lstsd)["selected_test_acc"]
             rows.append({"lag": config.lag, weight: getattr(config, weight), "seed": seed, "ce": ce, "lstsd": lstsd})
         runs = pd.DataFrame(rows).assign(gain=lambda r: r.lstsd - r.ce)
         means = runs.groupby(["lag", weight], as_index=False)[["ce", "lstsd"]].mean()

@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -28,6 +29,7 @@ from lstsd_edu.widgets import (
     ScheduleView,
     playground_config,
     playground_train_size,
+    runs_trained,
     train_history,
 )
 
@@ -128,10 +130,10 @@ def test_playground_sweep_shares_the_cache(small_config):
     grid = view.sweep([1, 2], [0.2, 0.4])
     assert grid[["lag", "w_long"]].values.tolist() == [[1, 0.2], [1, 0.4], [2, 0.2], [2, 0.4]]
     assert grid.ce_final_test_acc.nunique() == 1
-    misses = train_history.cache_info().misses
+    runs = runs_trained()
     view.sliders["w_long"].value = 0.2
     view.sliders["lag"].value = 2
-    assert train_history.cache_info().misses == misses and not view.retrained
+    assert runs_trained() == runs and not view.retrained
     row = grid[(grid.lag == 2) & (grid.w_long == 0.2)].iloc[0]
     assert view.result.final_test_acc.iloc[1] == row.final_test_acc
 
@@ -165,9 +167,9 @@ def test_epochs_slider_moves_the_limits_of_lag_and_ramp(small_config):
 
 def test_playground_epochs_slider_retrains_both(small_config):
     view = Playground(small_config)
-    misses = train_history.cache_info().misses
+    runs = runs_trained()
     view.sliders["epochs"].value = 4
-    assert view.retrained and train_history.cache_info().misses == misses + 2  # CE and LSTSD
+    assert view.retrained and runs_trained() == runs + 2  # CE and LSTSD
     assert all(len(line.get_xdata()) == 4 for line in view.figure.axes[1].lines if line.get_label() in ("ce", "lstsd"))
 
 
@@ -199,13 +201,13 @@ def test_seed_map_compares_each_seed_with_its_own_baseline(small_config):
     assert cells[["lag", "w_long"]].values.tolist() == [[1, 0.2], [2, 0.2]]
     assert (cells.seeds == 3).all()
     config = view.settings(lag=2, w_long=0.2)
-    misses = train_history.cache_info().misses
+    runs = runs_trained()
     gains = [  # each seed's LSTSD run against the CE run of the same seed, both from the cache
         _selected(train_history("lstsd", config, seed, 600))
         - _selected(train_history("ce", view.baseline(config), seed, 600))
         for seed in (0, 1, 2)
     ]
-    assert train_history.cache_info().misses == misses
+    assert runs_trained() == runs
     row = cells[cells.lag == 2].iloc[0]
     assert row.gain == pytest.approx(np.mean(gains)) and row.spread == pytest.approx(np.std(gains, ddof=1))
     fig = seed_map_figure(cells)
@@ -269,3 +271,17 @@ def test_bad_constructor_input_is_a_config_error_naming_the_parameter(build, par
 
 def test_schedule_view_takes_a_lag_beyond_its_default_slider_range():
     assert ScheduleView(lag=12).sliders["lag"].value == 12
+
+
+def test_runs_trained_side_by_side_equal_runs_trained_one_after_the_other(small_config, monkeypatch):
+    from lstsd_edu import widgets
+
+    tasks = [("ce", small_config, 7, 300), ("lstsd", small_config, 7, 300)]
+    before = runs_trained()
+    together = widgets.train_histories(tasks)  # the second one in the helper process, where there are 2 cores
+    assert runs_trained() == before + 2 and widgets.train_histories(tasks)[1] is together[1]  # kept
+    monkeypatch.setattr(widgets, "_HISTORIES", {})
+    monkeypatch.setattr(widgets, "_helper", lambda: None)  # as on a one-core machine
+    alone = widgets.train_histories(tasks)
+    for mine, theirs in zip(together, alone):
+        pd.testing.assert_frame_equal(mine.drop(columns="seconds"), theirs.drop(columns="seconds"))
