@@ -133,7 +133,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=12, help="rounds per repeat (default 12)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     p.add_argument("--loss-only", action="store_true", help="time loss + backward alone, per step")
-    p.add_argument("--tuned", action="store_true", help="each method with its tuned preset (tuned.TUNED)")
+    p.add_argument("--tuned", action="store_true", help="each method with its tuned preset (its `tuned`)")
     p.add_argument("--out", default="benchmarks/results/cost.csv")
     args = p.parse_args()
     output_file(args.out)  # before any training

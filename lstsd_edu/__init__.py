@@ -2,7 +2,7 @@
 
 The pieces, in the order data flows through them:
 
-    config.Config  ->  data.load_dataset  ->  models.build_model  ->  methods.build_method
+    config.Config  ->  data.load_dataset  ->  models.build_model  ->  config.build_method
     (buffer.SnapshotBuffer, losses.lstsd_loss)  ->  trainer.Trainer  ->  history DataFrames  ->  plots / widgets
 
 `experiments.train` runs all of it once, `experiments.compare` for several methods and seeds.
@@ -11,12 +11,12 @@ In a training loop of your own, `dropin.LSTSDLoss` is the same method as a loss 
 """
 
 from .buffer import SnapshotBuffer, Teachers
-from .config import Config
+from .config import Config, build_method
 from .data import Dataset, TensorData, add_label_noise, load_dataset
 from .dropin import LSTSDLoss
 from .errors import ConfigError
 from .losses import lstsd_loss, per_sample_ce, per_sample_kl
-from .methods import METHODS, Method, SampleDistillation, build_method
+from .methods import METHODS, Method, SampleDistillation
 from .models import MODELS, build_model
 from .trainer import Trainer, get_device, seed_everything
 

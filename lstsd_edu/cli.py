@@ -95,7 +95,7 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
 
 def config_from(args: argparse.Namespace, method: str | None = None):
     """The `Config` the settings flags describe: the dataset's preset, `method`'s tuned settings
-    on it (`tuned.TUNED`), then the flags given."""
+    on it (`Method.tuned`), then the flags given."""
     from .config import settings
     from .experiments import FAST_EPOCHS, preset
 

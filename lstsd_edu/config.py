@@ -1,32 +1,38 @@
-"""`Config`: every setting of a training run, in one place.
+"""`Config`: every setting of a training run, in one place; `build_method`: the method it describes.
 
     config = Config(dataset="mnist1d", noise=0.3, lag=20).validate()
     config = preset("mnist1d", noise=0.3)            # experiments.py: a dataset's defaults + overrides
+    method = build_method("lstsd", config)           # or build_method("lstsd", lag=5, w_long=0.3)
 
 Each field carries its help text and, where it has limits, the rule that states them
 (`errors.Range`, `errors.Choice`), imported from the module that owns the limit: the buffer's
 lag and modes, the registries' dataset and model names, the devices. `Config.validate` checks
 every field against its rule, once, plus the one rule that spans two fields
 (`w_long + w_short ≤ 1`). The command line is generated from the same fields (`cli.py`), so
-`lstsd-edu compare` and `lstsd-edu train` take exactly these settings, and a method reads its
-own settings from a Config (`Method.from_config`), so the peers' knobs can be set and tuned like
-LSTSD's.
+`lstsd-edu compare` and `lstsd-edu train` take exactly these settings.
+
+The fields come from two places. `RunSettings` below holds what every run has: the data, the
+model and optimiser, the device, and LSTSD's settings (the method this toolkit teaches; the
+buffer's memory arithmetic, the teachers' milestones in every figure and the playground read them
+too). Every other method declares its own knobs beside its loss (`Method.settings`, e.g. label
+smoothing's ε in methods/base.py), and `Config` adds them after those, in the registry's order,
+as fields of the same kind. So adding a method touches its own file and the registry only, and a
+method reads its settings from a Config (`Method.from_config`), so the peers' knobs can be set
+and tuned like LSTSD's.
 """
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, make_dataclass, replace
 from typing import Any
 
 from .buffer import LAG, MODES, STORAGES
 from .data import DATASETS, NOISE_KINDS
 from .device import DEVICE
-from .errors import Choice, ConfigError, Range
+from .errors import PROBABILITY, TEMPERATURE, Choice, ConfigError, Range, Setting
+from .methods import METHOD, METHODS, Method
 from .models import MODELS
 
-PROBABILITY = Range(0.0, 1.0)
-POSITIVE = Range(0.0, 1e6, low_inclusive=False)
-TEMPERATURE = Range(0.0, 100.0, low_inclusive=False)
 EPOCHS = Range(1, 100_000, integer=True)
 
 
@@ -36,8 +42,8 @@ def setting(default: Any, help: str, rule=None, *, group: str, flags: tuple[str,
 
 
 @dataclass(frozen=True)
-class Config:
-    """Everything one training run needs besides the method name and the seed."""
+class RunSettings:
+    """The settings every run has; `Config` adds each method's own (see the module docstring)."""
 
     # -- data -------------------------------------------------------------------------------------
     dataset: str = setting("mnist1d", "dataset name", Choice(tuple(DATASETS)), group="data")
@@ -97,39 +103,10 @@ class Config:
         "dense", "records: dense (all C classes) or topk (the k largest)", Choice(STORAGES), group="lstsd"
     )
     k: int = setting(5, "classes a topk record keeps", Range(1, 1_000_000, integer=True), group="lstsd")
-    # -- the other methods' own knobs ---------------------------------------------------------------
-    label_smoothing: float = setting(0.1, "ls: smoothing ε", Range(0.0, 1.0, high_inclusive=False), group="ls")
-    snapshot_cycles: int = setting(
-        4, "snapshot: cyclic-LR cycles over the run", Range(1, 1000, integer=True), group="snapshot"
-    )
-    snapshot_temperature: float = setting(3.0, "snapshot: temperature T of the teacher", TEMPERATURE, group="snapshot")
-    snapshot_teacher_weight: float = setting(
-        1.0, "snapshot: weight λ_t of the KL term (λ_s = 1 + 1/T)", Range(0.0, 100.0), group="snapshot"
-    )
-    born_again_weight: float = setting(
-        0.5, "born_again: weight w of the KL term (1 − w on CE)", PROBABILITY, group="born_again"
-    )
-    born_again_temperature: float = setting(1.0, "born_again: temperature τ", TEMPERATURE, group="born_again")
-    pskd_alpha: float = setting(0.8, "pskd: final weight α_T of the previous prediction", PROBABILITY, group="pskd")
-    te_decay: float = setting(
-        0.6, "te: decay α of the moving average", Range(0.0, 1.0, high_inclusive=False), group="te"
-    )
-    te_max_weight: float = setting(30.0, "te: final weight of the consistency term", Range(0.0, 1e6), group="te")
-    te_rampup: float = setting(80 / 300, "te: ramp-up length as a fraction of the epochs", PROBABILITY, group="te")
-    gce_q: float = setting(
-        0.7,
-        "gce: exponent q of the loss (1 − p_y^q) / q (q → 0: CE; q = 1: 1 − p_y, half the MAE)",
-        Range(0.0, 1.0, low_inclusive=False),
-        group="gce",
-    )
-    elr_lambda: float = setting(3.0, "elr: weight λ of the term log(1 − ⟨p, t⟩)", Range(0.0, 1e6), group="elr")
-    elr_beta: float = setting(
-        0.7, "elr: momentum β of each sample's target t", Range(0.0, 1.0, high_inclusive=False), group="elr"
-    )
     # -- where it runs ----------------------------------------------------------------------------
     device: str = setting("auto", "auto (cuda → mps → cpu), cpu, cuda or mps", DEVICE, group="run")
 
-    def validate(self) -> Config:
+    def validate(self) -> RunSettings:
         """Check every field against its rule; returns self, so `Config(...).validate()` chains."""
         for f in fields(self):
             value, rule = getattr(self, f.name), f.metadata["rule"]
@@ -139,6 +116,45 @@ class Config:
             total = self.w_long + self.w_short
             raise ConfigError(f"w_long + w_short must be at most 1; got {self.w_long} + {self.w_short} = {total:g}")
         return self
+
+
+def _method_fields() -> list[tuple[str, str, Any]]:
+    """Each registered method's own settings (`Method.settings`) as fields, in the registry's
+    order; a setting a subclass inherits counts once, under the class that declares it first."""
+    declared: dict[str, tuple[type[Method], Setting]] = {}
+    for cls in METHODS.values():
+        for name, spec in cls.settings.items():
+            if declared.setdefault(name, (cls, spec))[1] is not spec or name in RunSettings.__dataclass_fields__:
+                raise TypeError(f"{cls.__name__} declares the setting {name!r}, which another method or the run has")
+    return [
+        (
+            name,
+            type(spec.default).__name__,
+            setting(spec.default, f"{cls.name}: {spec.help}", spec.rule, group=cls.name),
+        )
+        for name, (cls, spec) in declared.items()
+    ]
+
+
+Config = make_dataclass(
+    "Config",
+    _method_fields(),
+    bases=(RunSettings,),
+    frozen=True,
+    namespace={
+        "__module__": __name__,
+        "__doc__": """Everything one training run needs besides the method name and the seed: the fields of
+    `RunSettings`, then every method's own settings (`Method.settings`).""",
+    },
+)
+
+
+def build_method(name: str, config: Config | None = None, **overrides) -> Method:
+    """The method `name` with its settings from `config` (default `Config()`) and `overrides`
+    (Config fields), validated."""
+    METHOD.check("method", name)
+    config = replace(config if config is not None else Config(), **overrides).validate()
+    return METHODS[name].from_config(config)
 
 
 def check_setting(name: str, value: Any) -> None:

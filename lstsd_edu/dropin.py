@@ -46,10 +46,9 @@ import torch
 
 from . import distributed
 from .buffer import MAX_EPOCH, SnapshotBuffer
-from .config import Config, check_setting
+from .config import Config, build_method, check_setting
 from .device import get_device
 from .errors import ConfigError
-from .methods import build_method
 
 # the keyword arguments of LSTSDLoss that are LSTSD's own settings (a test keeps them in step)
 LSTSD_SETTINGS = ("lag", "long_mode", "w_long", "w_short", "temperature", "ramp", "storage", "k")

@@ -5,7 +5,9 @@ Every message names the parameter, the value it got and what is allowed, e.g.
 
 A rule (`Range`, `Choice`) is defined once, next to the code whose limits it states (the buffer's
 lag, the registries' names), and checked wherever a value enters: `Config.validate` and the few
-public classes that take such a value directly (`SnapshotBuffer`, `Trainer`).
+public classes that take such a value directly (`SnapshotBuffer`, `Trainer`). A method declares
+each of its own knobs as a `Setting` (its default, help text and rule), which `Config` turns into
+a field.
 """
 
 from __future__ import annotations
@@ -88,3 +90,17 @@ class Choice:
 
     def __str__(self) -> str:
         return ", ".join(map(str, self.options))
+
+
+PROBABILITY = Range(0.0, 1.0)
+TEMPERATURE = Range(0.0, 100.0, low_inclusive=False)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One of a method's own knobs, as the method declares it (`Method.settings`): `config.Config`
+    makes it a field of that name, with a command-line flag, checked by `rule` in `Config.validate`."""
+
+    default: Any
+    help: str
+    rule: Range | Choice | None = None

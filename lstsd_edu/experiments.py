@@ -11,7 +11,7 @@ optimiser and LSTSD settings from the toolkit's first sweeps (benchmarks/results
 on test accuracy, hence superseded). It is the first trial of every method's search. What to
 train with is `preset(dataset, method)`: the starting point with that method's own settings as
 `lstsd-edu tune` chose them, with the same budget for every method and on validation only
-(`tuned.TUNED`, written from the tuning files it names). The paper's own values are not known to
+(each method's `tuned`, written from the tuning files; all of them in `TUNED`). The paper's own values are not known to
 us (we hold only its abstract), so none are claimed.
 
 Long commands survive: `compare` and `sweep` go through `runs.execute`, which with a `store`
@@ -37,18 +37,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import Config
+from .config import Config, build_method
 from .data import Dataset, load_dataset
 from .device import seed_everything
 from .errors import Choice, ConfigError, check_range
-from .methods import METHOD, Method, build_method
+from .methods import METHOD, METHODS, Method
 from .models import build_model
 from .runs import RunStore, execute, set_default_run
 from .trainer import Trainer, as_seed
-from .tuned import TUNED
 
 __all__ = [
     "PRESETS",
+    "TUNED",
     "Config",
     "OutOfSample",
     "Run",
@@ -163,6 +163,12 @@ FAST_EPOCHS = 4
 
 
 PRESET = Choice(tuple(PRESETS))
+
+# dataset -> method -> the settings `lstsd-edu tune` chose: every method's `tuned`, gathered
+TUNED: dict[str, dict[str, dict]] = {
+    dataset: {name: cls.tuned[dataset] for name, cls in METHODS.items() if dataset in cls.tuned}
+    for dataset in sorted({dataset for cls in METHODS.values() for dataset in cls.tuned})
+}
 DATA_SETTINGS = ("dataset", "noise", "noise_kind", "val_fraction")  # the Config fields `load_data` reads
 
 
@@ -173,7 +179,7 @@ def load_data(config: Config, root=None):
 
 
 def preset(dataset: str, method: str | None = None, **overrides) -> Config:
-    """The dataset's defaults, then `method`'s tuned settings on that dataset (`TUNED`, if any),
+    """The dataset's defaults, then `method`'s tuned settings on that dataset (`Method.tuned`, if any),
     then `overrides` (Config fields; None values are ignored); validated."""
     PRESET.check("dataset", dataset)
     if method is not None:
@@ -181,7 +187,7 @@ def preset(dataset: str, method: str | None = None, **overrides) -> Config:
     unknown = sorted(set(overrides) - set(Config.__dataclass_fields__))
     if unknown:
         raise ConfigError(f"preset overrides must be Config fields; got {', '.join(unknown)}")
-    tuned = TUNED.get(dataset, {}).get(method, {})
+    tuned = METHODS[method].tuned.get(dataset, {}) if method is not None else {}
     given = {k: v for k, v in overrides.items() if v is not None}
     config = replace(PRESETS[dataset], **{**tuned, **given})  # an override wins over a tuned value
     if fast_mode() and overrides.get("epochs") is None:

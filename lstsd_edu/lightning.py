@@ -32,9 +32,9 @@ from typing import Any
 
 import lightning.pytorch as pl
 
+from .config import build_method
 from .dropin import LSTSD_SETTINGS, LSTSDLoss
 from .errors import ConfigError
-from .methods import build_method
 
 
 class LSTSDCallback(pl.Callback):

@@ -162,7 +162,7 @@ def best_trial(trials: pd.DataFrame, method: str) -> int:
 
 def chosen_settings(trials: pd.DataFrame) -> dict[str, dict]:
     """Each method's chosen values of its searched settings, read back from a `trials` frame (the
-    `trials.csv` that `lstsd-edu tune` writes): what `tuned.TUNED` holds."""
+    `trials.csv` that `lstsd-edu tune` writes): what each method's `tuned` holds."""
     out = {}
     for method in dict.fromkeys(trials.method):
         row = trials[(trials.method == method) & (trials.trial == best_trial(trials, method))].iloc[0]

@@ -77,3 +77,31 @@ def test_flags_become_the_config():
     config = config_from(args)
     assert (config.dataset, config.pskd_alpha, config.width) == ("digits", 0.5, 8)
     assert (config.lr, config.batch_size) == (PRESETS["digits"].lr, PRESETS["digits"].batch_size)
+
+
+def test_each_methods_own_settings_are_config_fields_in_its_group():
+    from lstsd_edu.methods import METHODS
+
+    declared = {name: cls.name for cls in METHODS.values() for name in cls.settings}
+    assert declared  # the peers and label smoothing declare theirs
+    names = [f.name for f in dataclasses.fields(Config)]
+    assert names[-len(declared) :] == list(declared)  # after the run's own settings, in registry order
+    for name, method in declared.items():
+        spec, field = METHODS[method].settings[name], Config.__dataclass_fields__[name]
+        assert field.default == spec.default and field.metadata["rule"] is spec.rule
+        assert field.metadata["group"] == method and field.metadata["help"] == f"{method}: {spec.help}"
+    assert Config().pskd_alpha == METHODS["pskd"].settings["pskd_alpha"].default
+
+
+def test_a_setting_declared_twice_is_refused(monkeypatch):
+    from lstsd_edu import config
+    from lstsd_edu.errors import Setting
+    from lstsd_edu.methods import METHODS, Method
+
+    class Clash(Method):
+        name = "clash"
+        settings = {"lag": Setting(3, "a second lag")}  # the run already has `lag`
+
+    monkeypatch.setitem(METHODS, "clash", Clash)
+    with pytest.raises(TypeError, match="Clash declares the setting 'lag'"):
+        config._method_fields()

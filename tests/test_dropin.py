@@ -10,10 +10,11 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lstsd_edu import distributed
+from lstsd_edu.config import build_method
 from lstsd_edu.data import Dataset, WithIndex, collate_with_index
 from lstsd_edu.dropin import LSTSDLoss
 from lstsd_edu.errors import ConfigError
-from lstsd_edu.methods import build_method, cosine_schedule
+from lstsd_edu.methods import cosine_schedule
 from lstsd_edu.models import build_model
 from lstsd_edu.trainer import Trainer, seed_everything
 

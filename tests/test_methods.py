@@ -12,6 +12,7 @@ from torch.testing import assert_close
 
 from lstsd_edu import experiments
 from lstsd_edu.cli import main
+from lstsd_edu.config import build_method
 from lstsd_edu.data import Dataset, TensorData
 from lstsd_edu.errors import ConfigError
 from lstsd_edu.experiments import preset
@@ -23,7 +24,6 @@ from lstsd_edu.methods import (
     ProgressiveSelfKD,
     SnapshotDistillation,
     TemporalEnsembling,
-    build_method,
 )
 from lstsd_edu.models import build_model
 from lstsd_edu.trainer import Trainer, seed_everything

@@ -7,11 +7,12 @@ from dataclasses import replace
 import pytest
 import torch
 
+from lstsd_edu.config import build_method
 from lstsd_edu.data import load_dataset
 from lstsd_edu.errors import ConfigError
 from lstsd_edu.experiments import preset, train
 from lstsd_edu.losses import per_sample_ce
-from lstsd_edu.methods import Method, build_method
+from lstsd_edu.methods import Method
 from lstsd_edu.models import build_model
 from lstsd_edu.trainer import DivergedWarning, Trainer, get_device, seed_everything
 

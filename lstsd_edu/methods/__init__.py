@@ -1,6 +1,6 @@
 """Training methods: each one turns a batch's logits into a loss, behind one interface (`base.py`).
 
-    method = build_method("lstsd", config)           # or build_method("lstsd", lag=5, w_long=0.3)
+    method = METHODS["lstsd"].from_config(config)    # config.build_method("lstsd", config) validates first
     trainer = Trainer(model, method, data, epochs=60)
 
 One file per method, one registry, `METHODS`, built from the classes' own `name`:
@@ -15,15 +15,14 @@ One file per method, one registry, `METHODS`, built from the classes' own `name`
     gce               gce.py           generalized cross-entropy (a noise-robust loss between CE and MAE)
     elr               elr.py           early-learning regularization (held to a per-sample moving-average target)
 
-Each method reads its own settings from a `Config` (`from_config`); `build_method` validates the
-Config first, so every setting is checked once, in `Config.validate`.
+Each method declares its own settings (`settings`, which `config.Config` makes fields) and reads
+them from a Config (`from_config`); `config.build_method` validates the Config first, so every
+setting is checked once, in `Config.validate`. Nothing here depends on `config`: it is `Config`
+that is built from this registry.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-from ..config import Config
 from ..errors import Choice
 from .base import Batch, CrossEntropy, LabelSmoothing, Method, cosine_schedule
 from .born_again import BornAgain
@@ -53,14 +52,6 @@ METHODS: dict[str, type[Method]] = {
 METHOD = Choice(tuple(METHODS))
 
 
-def build_method(name: str, config: Config | None = None, **overrides) -> Method:
-    """The method `name` with its settings from `config` (default `Config()`) and `overrides`
-    (Config fields), validated."""
-    METHOD.check("method", name)
-    config = replace(config if config is not None else Config(), **overrides).validate()
-    return METHODS[name].from_config(config)
-
-
 __all__ = [
     "LSTSD",
     "METHOD",
@@ -78,6 +69,5 @@ __all__ = [
     "ShortTerm",
     "SnapshotDistillation",
     "TemporalEnsembling",
-    "build_method",
     "cosine_schedule",
 ]

@@ -18,6 +18,12 @@ own settings, and says whether it can train on several ranks (`supports_ddp`) an
 forward passes it adds per step (`extra_forward_passes`), and which of its settings a tuner
 should search, over which ranges (`search_space`, always including the optimiser's: `space.py`),
 and the colour it has in every figure (`colour`, gathered into `plots.METHOD_COLOURS`).
+
+A method's own knobs are declared here too: `settings` names each with its default, help text and
+rule (`errors.Setting`; `config.Config` makes them fields and flags), and `tuned` holds, per
+dataset, the values `lstsd-edu tune` chose in its `search_space` (written by
+`benchmarks/tuned_presets.py` from benchmarks/results/tuning_<dataset>/; `experiments.preset`
+applies them).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import torch
 from torch import nn
 
 from ..buffer import SnapshotBuffer
+from ..errors import Range, Setting
 from ..losses import per_sample_ce
 from ..space import OPTIMISER, Uniform
 
@@ -49,7 +56,9 @@ class Method:
     name: ClassVar[str] = ""  # the registry key, e.g. "lstsd"
     supports_ddp: ClassVar[bool] = True  # False: its per-sample state is not shared between ranks
     extra_forward_passes: ClassVar[int] = 0  # forward passes per step beyond the student's own
+    settings: ClassVar[dict[str, Setting]] = {}  # its own knobs, which Config makes fields
     search_space: ClassVar[dict] = OPTIMISER  # Config field -> distribution, what tuning.py searches
+    tuned: ClassVar[dict[str, dict]] = {}  # dataset -> the values tuning chose (experiments.preset)
     colour: ClassVar[str | None] = None  # its colour in every figure (plots.METHOD_COLOURS)
     buffer: SnapshotBuffer | None = None  # per-sample records, if the method keeps them
 
@@ -114,6 +123,11 @@ class CrossEntropy(Method):
 
     name = "ce"
     colour = "#404040"  # dark grey: the baseline
+    tuned = {  # chosen on validation by `lstsd-edu tune` (benchmarks/tuned_presets.py writes it)
+        "digits": {"lr": 0.012290175376727249, "weight_decay": 0.008133501251212226},
+        "mnist1d": {"lr": 0.23092310227375798, "weight_decay": 0.0076556733241553735},
+        "textsynth": {"lr": 0.21259297392135534, "weight_decay": 0.0014079141710245085},
+    }
 
     def loss(self, logits: torch.Tensor, batch: Batch, epoch: int) -> torch.Tensor:
         return per_sample_ce(logits, batch[1]).mean()
@@ -124,7 +138,25 @@ class LabelSmoothing(Method):
 
     name = "ls"
     colour = "#8C8C8C"  # mid grey: CE with smoothed targets
+    settings = {"label_smoothing": Setting(0.1, "smoothing ε", Range(0.0, 1.0, high_inclusive=False))}
     search_space = {**OPTIMISER, "label_smoothing": Uniform(0.05, 0.5)}
+    tuned = {  # chosen on validation by `lstsd-edu tune` (benchmarks/tuned_presets.py writes it)
+        "digits": {
+            "lr": 0.018306394207862307,
+            "weight_decay": 0.00020421024881889704,
+            "label_smoothing": 0.33885268948222996,
+        },
+        "mnist1d": {
+            "lr": 0.02730629675882607,
+            "weight_decay": 0.020515274906610825,
+            "label_smoothing": 0.26220207384498495,
+        },
+        "textsynth": {
+            "lr": 0.3859952026000127,
+            "weight_decay": 1.2942857816016234e-05,
+            "label_smoothing": 0.25875079005995255,
+        },
+    }
 
     def __init__(self, smoothing: float = 0.1) -> None:
         self.smoothing = smoothing

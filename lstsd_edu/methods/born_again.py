@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import PROBABILITY, TEMPERATURE, ConfigError, Setting
 from ..losses import kd_loss, per_sample_ce
 from ..space import OPTIMISER, Uniform
 from .base import Batch
@@ -45,7 +45,31 @@ class BornAgain(ModelTeacher):
 
     name = "born_again"
     colour = "#56B4E9"  # sky blue
+    settings = {
+        "born_again_weight": Setting(0.5, "weight w of the KL term (1 − w on CE)", PROBABILITY),
+        "born_again_temperature": Setting(1.0, "temperature τ", TEMPERATURE),
+    }
     search_space = {**OPTIMISER, "born_again_weight": Uniform(0.2, 0.8), "born_again_temperature": Uniform(1.0, 4.0)}
+    tuned = {  # chosen on validation by `lstsd-edu tune` (benchmarks/tuned_presets.py writes it)
+        "digits": {
+            "lr": 0.011784868914844005,
+            "weight_decay": 0.0026140410760114832,
+            "born_again_weight": 0.5752323173382747,
+            "born_again_temperature": 1.5357900623968757,
+        },
+        "mnist1d": {
+            "lr": 0.035200341366702304,
+            "weight_decay": 0.03857106039933756,
+            "born_again_weight": 0.47002297207696575,
+            "born_again_temperature": 3.143614672322447,
+        },
+        "textsynth": {
+            "lr": 0.4411623070204742,
+            "weight_decay": 0.00068370072122426,
+            "born_again_weight": 0.3900038834911521,
+            "born_again_temperature": 2.612886894056576,
+        },
+    }
     SEED_OFFSET = 10_000  # generation 2's seed is the run's seed + this
 
     def __init__(self, weight: float = 0.5, temperature: float = 1.0) -> None:

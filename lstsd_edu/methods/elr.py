@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..errors import Range, Setting
 from ..losses import per_sample_ce
 from ..space import OPTIMISER, LogUniform, Uniform
 from .base import Batch, Method
@@ -63,7 +64,26 @@ class EarlyLearningRegularization(Method):
 
     name = "elr"
     colour = "#882255"  # wine
+    settings = {
+        "elr_lambda": Setting(3.0, "weight λ of the term log(1 − ⟨p, t⟩)", Range(0.0, 1e6)),
+        "elr_beta": Setting(0.7, "momentum β of each sample's target t", Range(0.0, 1.0, high_inclusive=False)),
+    }
     search_space = {**OPTIMISER, "elr_lambda": LogUniform(0.3, 10.0), "elr_beta": Uniform(0.5, 0.99)}
+    tuned = {  # chosen on validation by `lstsd-edu tune` (benchmarks/tuned_presets.py writes it)
+        "digits": {"lr": 0.05, "weight_decay": 0.0005, "elr_lambda": 3.0, "elr_beta": 0.7},
+        "mnist1d": {
+            "lr": 0.15168731883269568,
+            "weight_decay": 0.0020234851235105284,
+            "elr_lambda": 2.3872534138289985,
+            "elr_beta": 0.5812784604550059,
+        },
+        "textsynth": {
+            "lr": 0.15168731883269568,
+            "weight_decay": 0.0020234851235105284,
+            "elr_lambda": 2.3872534138289985,
+            "elr_beta": 0.5812784604550059,
+        },
+    }
     supports_ddp = False  # t is per rank: not shared under DDP
     CLAMP = 1e-4  # ε
     targets: torch.Tensor | None = None  # [N, C] t, allocated by setup

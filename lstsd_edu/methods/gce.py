@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..errors import Range, Setting
 from ..space import OPTIMISER, Uniform
 from .base import Batch, Method
 
@@ -44,7 +45,19 @@ class GeneralizedCrossEntropy(Method):
 
     name = "gce"
     colour = "#332288"  # indigo
+    settings = {
+        "gce_q": Setting(
+            0.7,
+            "exponent q of the loss (1 − p_y^q) / q (q → 0: CE; q = 1: 1 − p_y, half the MAE)",
+            Range(0.0, 1.0, low_inclusive=False),
+        )
+    }
     search_space = {**OPTIMISER, "gce_q": Uniform(0.3, 1.0)}
+    tuned = {  # chosen on validation by `lstsd-edu tune` (benchmarks/tuned_presets.py writes it)
+        "digits": {"lr": 0.05, "weight_decay": 0.0005, "gce_q": 0.7},
+        "mnist1d": {"lr": 0.025534991958759773, "weight_decay": 0.0021998768840449786, "gce_q": 0.9441495839201071},
+        "textsynth": {"lr": 0.25119738585834983, "weight_decay": 3.513526767225635e-05, "gce_q": 0.6219213615870736},
+    }
 
     def __init__(self, q: float = 0.7) -> None:
         self.q = q

@@ -162,6 +162,38 @@ class LSTSD(SampleDistillation):
 
     name = "lstsd"
     search_space = {**DISTILLATION, "w_long": Uniform(0.05, 0.9), "w_short": Uniform(0.05, 0.9), **LONG_TERM}
+    tuned = {  # chosen on validation by `lstsd-edu tune` (benchmarks/tuned_presets.py writes it)
+        "digits": {
+            "lr": 0.05,
+            "weight_decay": 0.0005,
+            "temperature": 2.0,
+            "ramp": 20,
+            "w_long": 0.3,
+            "w_short": 0.5,
+            "lag": 20,
+            "long_mode": "sliding",
+        },
+        "mnist1d": {
+            "lr": 0.17673461563314244,
+            "weight_decay": 0.005621852055078061,
+            "temperature": 1.0,
+            "ramp": 20,
+            "w_long": 0.7232148438607598,
+            "w_short": 0.052916604144930074,
+            "lag": 3,
+            "long_mode": "sliding",
+        },
+        "textsynth": {
+            "lr": 0.2,
+            "weight_decay": 0.0005,
+            "temperature": 1.0,
+            "ramp": 8,
+            "w_long": 0.6,
+            "w_short": 0.2,
+            "lag": 8,
+            "long_mode": "sliding",
+        },
+    }
 
 
 class ShortTerm(SampleDistillation):
@@ -170,6 +202,17 @@ class ShortTerm(SampleDistillation):
     name = "short"
     colour = "#E69F00"  # orange
     search_space = {**DISTILLATION, "w_short": Uniform(0.1, 0.9)}
+    tuned = {  # chosen on validation by `lstsd-edu tune` (benchmarks/tuned_presets.py writes it)
+        "digits": {"lr": 0.05, "weight_decay": 0.0005, "temperature": 2.0, "ramp": 20, "w_short": 0.5},
+        "mnist1d": {
+            "lr": 0.021455906861821333,
+            "weight_decay": 0.022423523212619777,
+            "temperature": 2.0,
+            "ramp": 4,
+            "w_short": 0.5977861558341453,
+        },
+        "textsynth": {"lr": 0.2, "weight_decay": 0.0005, "temperature": 1.0, "ramp": 8, "w_short": 0.2},
+    }
 
     @classmethod
     def from_config(cls, config) -> ShortTerm:
@@ -182,6 +225,35 @@ class LongTerm(SampleDistillation):
     name = "long"
     colour = "#CC79A7"  # reddish purple
     search_space = {**DISTILLATION, "w_long": Uniform(0.1, 0.9), **LONG_TERM}
+    tuned = {  # chosen on validation by `lstsd-edu tune` (benchmarks/tuned_presets.py writes it)
+        "digits": {
+            "lr": 0.04370335775478629,
+            "weight_decay": 0.010242204444741186,
+            "temperature": 1.0,
+            "ramp": 12,
+            "w_long": 0.17679359366585354,
+            "lag": 30,
+            "long_mode": "phase",
+        },
+        "mnist1d": {
+            "lr": 0.05795634278485432,
+            "weight_decay": 0.011949190267565312,
+            "temperature": 2.0,
+            "ramp": 28,
+            "w_long": 0.3906362595913524,
+            "lag": 13,
+            "long_mode": "phase",
+        },
+        "textsynth": {
+            "lr": 0.2682788281872784,
+            "weight_decay": 0.00041552005756644494,
+            "temperature": 2.0,
+            "ramp": 15,
+            "w_long": 0.37417027781591083,
+            "lag": 4,
+            "long_mode": "sliding",
+        },
+    }
 
     @classmethod
     def from_config(cls, config) -> LongTerm:

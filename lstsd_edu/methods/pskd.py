@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..buffer import SnapshotBuffer
-from ..errors import ConfigError
+from ..errors import PROBABILITY, ConfigError, Setting
 from ..losses import soft_target_ce
 from ..space import OPTIMISER, Uniform
 from .base import Batch, Method
@@ -37,7 +37,17 @@ class ProgressiveSelfKD(Method):
 
     name = "pskd"
     colour = "#009E73"  # bluish green
+    settings = {"pskd_alpha": Setting(0.8, "final weight α_T of the previous prediction", PROBABILITY)}
     search_space = {**OPTIMISER, "pskd_alpha": Uniform(0.2, 0.95)}
+    tuned = {  # chosen on validation by `lstsd-edu tune` (benchmarks/tuned_presets.py writes it)
+        "digits": {"lr": 0.026421477685304347, "weight_decay": 0.000752667570992987, "pskd_alpha": 0.6777063912210863},
+        "mnist1d": {"lr": 0.0393998784340911, "weight_decay": 0.022289497671552055, "pskd_alpha": 0.3891617750298333},
+        "textsynth": {
+            "lr": 0.24138628930208286,
+            "weight_decay": 0.0011672103698105406,
+            "pskd_alpha": 0.6491633347361859,
+        },
+    }
 
     def __init__(self, alpha: float = 0.8, epochs: int | None = None) -> None:
         self.alpha, self.epochs = alpha, epochs

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import TEMPERATURE, ConfigError, Range, Setting
 from ..losses import per_sample_ce, per_sample_kl
 from ..space import OPTIMISER, Integers, Uniform
 from .base import Batch
@@ -45,11 +45,39 @@ class SnapshotDistillation(ModelTeacher):
 
     name = "snapshot"
     colour = "#0072B2"  # blue
+    settings = {
+        "snapshot_cycles": Setting(4, "cyclic-LR cycles over the run", Range(1, 1000, integer=True)),
+        "snapshot_temperature": Setting(3.0, "temperature T of the teacher", TEMPERATURE),
+        "snapshot_teacher_weight": Setting(1.0, "weight λ_t of the KL term (λ_s = 1 + 1/T)", Range(0.0, 100.0)),
+    }
     search_space = {
         **OPTIMISER,
         "snapshot_cycles": Integers(2, 6),
         "snapshot_temperature": Uniform(1.0, 6.0),
         "snapshot_teacher_weight": Uniform(0.25, 2.0),
+    }
+    tuned = {  # chosen on validation by `lstsd-edu tune` (benchmarks/tuned_presets.py writes it)
+        "digits": {
+            "lr": 0.2315257812366062,
+            "weight_decay": 0.0022504783737403943,
+            "snapshot_cycles": 3,
+            "snapshot_temperature": 1.000119147994155,
+            "snapshot_teacher_weight": 1.2929535677328303,
+        },
+        "mnist1d": {
+            "lr": 0.010634552325082439,
+            "weight_decay": 0.03518860325010026,
+            "snapshot_cycles": 6,
+            "snapshot_temperature": 4.924006511580506,
+            "snapshot_teacher_weight": 0.8558358683206456,
+        },
+        "textsynth": {
+            "lr": 0.27457671872039574,
+            "weight_decay": 0.00023625252550576323,
+            "snapshot_cycles": 4,
+            "snapshot_temperature": 5.5093392754810395,
+            "snapshot_teacher_weight": 1.6470980235809014,
+        },
     }
 
     def __init__(

@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..errors import ConfigError
+from ..errors import PROBABILITY, ConfigError, Range, Setting
 from ..losses import per_sample_ce
 from ..space import OPTIMISER, LogUniform, Uniform
 from .base import Batch, Method
@@ -41,11 +41,39 @@ class TemporalEnsembling(Method):
 
     name = "te"
     colour = "#999933"  # olive
+    settings = {
+        "te_decay": Setting(0.6, "decay α of the moving average", Range(0.0, 1.0, high_inclusive=False)),
+        "te_max_weight": Setting(30.0, "final weight of the consistency term", Range(0.0, 1e6)),
+        "te_rampup": Setting(80 / 300, "ramp-up length as a fraction of the epochs", PROBABILITY),
+    }
     search_space = {
         **OPTIMISER,
         "te_decay": Uniform(0.3, 0.9),
         "te_max_weight": LogUniform(1.0, 100.0),
         "te_rampup": Uniform(0.1, 0.5),
+    }
+    tuned = {  # chosen on validation by `lstsd-edu tune` (benchmarks/tuned_presets.py writes it)
+        "digits": {
+            "lr": 0.011669175617305327,
+            "weight_decay": 0.0008724681516933753,
+            "te_decay": 0.7944655094068928,
+            "te_max_weight": 39.69982878246277,
+            "te_rampup": 0.2736742671983881,
+        },
+        "mnist1d": {
+            "lr": 0.017585361846218953,
+            "weight_decay": 0.01802505840352201,
+            "te_decay": 0.6467289236054334,
+            "te_max_weight": 4.189987330205661,
+            "te_rampup": 0.21569808757764194,
+        },
+        "textsynth": {
+            "lr": 0.45598606819422766,
+            "weight_decay": 2.6226278378729864e-05,
+            "te_decay": 0.738535645918021,
+            "te_max_weight": 1.1886712031424502,
+            "te_rampup": 0.2495211734321112,
+        },
     }
     supports_ddp = False  # Z and the update counts are per rank: not shared under DDP
     ensemble: torch.Tensor | None = None  # [N, C] Z, allocated by setup
