@@ -106,7 +106,7 @@ class RunSettings:
     # -- where it runs ----------------------------------------------------------------------------
     device: str = setting("auto", "auto (cuda → mps → cpu), cpu, cuda or mps", DEVICE, group="run")
 
-    def validate(self) -> RunSettings:
+    def validate(self) -> Config:
         """Check every field against its rule; returns self, so `Config(...).validate()` chains."""
         for f in fields(self):
             value, rule = getattr(self, f.name), f.metadata["rule"]
