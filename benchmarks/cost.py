@@ -39,7 +39,8 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lstsd_edu.experiments import Run, load_data, make_trainer, preset
+from lstsd_edu.cli import add_settings, config_from
+from lstsd_edu.experiments import Run, load_data, make_trainer
 from lstsd_edu.methods import METHODS
 from lstsd_edu.runs import command, output_file, write_csv
 
@@ -122,42 +123,46 @@ def summarise(df: pd.DataFrame, methods: list[str], resamples: int = 10_000) -> 
     return out.loc[["ce"] + [m for m in methods if m != "ce"]]
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--dataset", default="mnist1d")
-    p.add_argument("--noise", type=float, default=0.3)
+def build_parser() -> argparse.ArgumentParser:
+    """The benchmark's own options, then every Config field as a flag, as `lstsd-edu train` takes
+    them. `--epochs` (default 12) is the run length the schedule is built for and the number of
+    timed rounds per repeat, so that LSTSD's teachers appear within the rounds as in a real run."""
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        epilog="--epochs (default 12) is also the number of timed rounds per repeat; --noise defaults to 0.3.",
+    )
     p.add_argument("--methods", default="ce,short,long,lstsd", help=f"comma-separated, or all ({','.join(METHODS)})")
-    p.add_argument("--model", help="model name (default: the dataset preset's)")
-    p.add_argument("--width", type=int, help="model width (default: the model's own)")
     p.add_argument("--repeats", type=int, default=8, help="fresh trainers, seeds 0 … repeats − 1 (default 8)")
-    p.add_argument("--epochs", type=int, default=12, help="rounds per repeat (default 12)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default: 1)")
     p.add_argument("--loss-only", action="store_true", help="time loss + backward alone, per step")
     p.add_argument("--tuned", action="store_true", help="each method with its tuned preset (its `tuned`)")
     p.add_argument("--out", default="benchmarks/results/cost.csv")
-    args = p.parse_args()
+    add_settings(p)
+    p.set_defaults(noise=0.3, epochs=12)
+    return p
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     output_file(args.out)  # before any training
     torch.set_num_threads(args.threads)
     methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
-    # the preset's schedule, so that LSTSD's teachers appear within the rounds as in a real run
-    settings = dict(noise=args.noise, epochs=args.epochs, model=args.model, width=args.width)
-    config = preset(args.dataset, **settings)
-    if args.tuned:
-        config = {m: preset(args.dataset, m, **settings) for m in methods}
-    data = load_data(config if not args.tuned else config[methods[0]])
+    config = config_from(args)  # the dataset's starting point and the flags given
+    configs = {m: config_from(args, m) for m in methods} if args.tuned else config
+    shown = configs[methods[0]] if args.tuned else config
+    data = load_data(shown)
     if args.loss_only:
         print(
             f"loss + backward per step, batch {config.batch_size}, {data.num_classes} classes, "
             f"{torch.get_num_threads()} thread(s), microseconds (best of 7 × 1000 steps):"
         )
-        print(loss_only(methods, preset(args.dataset, **settings), data).to_string(float_format=lambda v: f"{v:.1f}"))
+        print(loss_only(methods, config, data).to_string(float_format=lambda v: f"{v:.1f}"))
         return
-    df = measure(methods, config, data, args.repeats, args.epochs)
-    shown = config if not args.tuned else config[methods[0]]
+    df = measure(methods, configs, data, args.repeats, shown.epochs)
     print(
-        f"{args.dataset} (noise {args.noise:g}), {shown.model} (width {shown.width or 'default'}), "
+        f"{shown.dataset} (noise {shown.noise:g}), {shown.model} (width {shown.width or 'default'}), "
         f"batch {shown.batch_size}, {'tuned presets, ' if args.tuned else ''}"
-        f"{args.epochs} rounds × {args.repeats} repeats, torch {torch.__version__}, "
+        f"{shown.epochs} rounds × {args.repeats} repeats, torch {torch.__version__}, "
         f"{torch.get_num_threads()} thread(s), {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} logical CPUs, load average {os.getloadavg()[0]:.2f} at the end"
     )

@@ -19,13 +19,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lstsd_edu.experiments import preset
+from lstsd_edu.cli import add_settings, config_from
+from lstsd_edu.config import Config
+from lstsd_edu.errors import ConfigError
 from lstsd_edu.runs import command, execute, output_file, write_csv, write_text
 
 
@@ -46,25 +49,35 @@ def parse_grid(text: str) -> list[dict]:
     return [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--dataset", default="mnist1d")
-    p.add_argument("--noise", type=float, default=0.3)
+def build_parser() -> argparse.ArgumentParser:
+    """The sweep's own options, then every Config field as a flag (the settings every point shares,
+    as `lstsd-edu train` takes them; `--noise` defaults to 0.3)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", default="0")
     p.add_argument("--methods", default="lstsd")
-    p.add_argument("--grid", required=True)
-    p.add_argument("--base", default="", help="fixed overrides, same syntax as --grid")
+    p.add_argument("--grid", required=True, help='the axes, e.g. "lag=5,10,20 w_long=0.3,0.45"')
+    p.add_argument("--base", default="", help="more shared settings in the grid's syntax (flags come first)")
     p.add_argument("--jobs", type=int, default=2, help="runs side by side (default: 2)")
     p.add_argument("--store", default="runs/store", help="finished runs, kept for a rerun (default: runs/store)")
     p.add_argument("--fresh", action="store_true", help="train every run again, ignoring the store")
     p.add_argument("--out", required=True)
-    args = p.parse_args()
+    add_settings(p)
+    p.set_defaults(noise=0.3)
+    return p
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     output_file(args.out)  # before any training
     torch.set_num_threads(1)
+    flags = config_from(args)  # the dataset's starting point and the flags given
     base = parse_grid(args.base)[0] if args.base else {}
-    points = [{**base, **g, "noise": args.noise} for g in parse_grid(args.grid)]
+    points = [{**base, **g, "noise": flags.noise} for g in parse_grid(args.grid)]
+    unknown = sorted({key for point in points for key in point} - set(Config.__dataclass_fields__))
+    if unknown:
+        raise ConfigError(f"--grid and --base take Config fields; got {', '.join(unknown)}")
     labels = [(m, int(s), pt) for pt in points for s in args.seeds.split(",") for m in args.methods.split(",")]
-    tasks = [(m, preset(args.dataset, **pt), s) for m, s, pt in labels]
+    tasks = [(m, replace(flags, **pt).validate(), s) for m, s, pt in labels]
     outcomes = execute(tasks, None, store=args.store, jobs=args.jobs, fresh=args.fresh, desc="sweep")
     df = pd.DataFrame([{**pt, **summary} for (_, _, pt), (summary, _) in zip(labels, outcomes)])
     write_csv(df, args.out)
@@ -80,7 +93,7 @@ def main() -> None:
     )
     write_text(
         f"`{command_line}`\n\nfinal test accuracy, mean (std) over seeds {args.seeds}; "
-        f"noise {args.noise}\n\n{table.to_markdown()}\n",
+        f"noise {flags.noise}\n\n{table.to_markdown()}\n",
         Path(args.out).with_suffix(".md"),
     )
     print(table.to_string())

@@ -100,7 +100,7 @@ def config_from(args: argparse.Namespace, method: str | None = None):
     from .experiments import FAST_EPOCHS, preset
 
     overrides = {f.name: getattr(args, f.name) for f in settings() if f.name != "dataset"}
-    if args.fast and overrides["epochs"] is None:
+    if getattr(args, "fast", False) and overrides["epochs"] is None:  # a benchmark's parser has no --fast
         overrides["epochs"] = FAST_EPOCHS
     return preset(args.dataset, method, **overrides)
 
