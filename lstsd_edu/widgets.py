@@ -323,6 +323,7 @@ def train_histories(tasks: list[tuple], desc: str | None = None) -> list[pd.Data
     """
     from tqdm.auto import tqdm
 
+    global _HELPER
     missing = [task for task in dict.fromkeys(tasks) if task not in _HISTORIES]
     helper = _helper() if len(missing) > 1 else None
     bar = tqdm(total=len(missing), desc=desc, disable=desc is None or not missing, leave=False)
@@ -340,6 +341,7 @@ def train_histories(tasks: list[tuple], desc: str | None = None) -> list[pd.Data
                 _HISTORIES[task] = future.result()
             except BrokenProcessPool:  # the helper died (out of memory, killed): train it here
                 _HISTORIES[task] = _train_one(*task)
+                _HELPER = None  # and start a new one next time
             bar.update()
     finally:
         torch.set_num_threads(threads)

@@ -285,3 +285,22 @@ def test_runs_trained_side_by_side_equal_runs_trained_one_after_the_other(small_
     alone = widgets.train_histories(tasks)
     for mine, theirs in zip(together, alone):
         pd.testing.assert_frame_equal(mine.drop(columns="seconds"), theirs.drop(columns="seconds"))
+
+
+def test_a_helper_that_dies_is_replaced_and_its_run_trained_here(small_config, monkeypatch):
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from lstsd_edu import widgets
+
+    class Dead:
+        def submit(self, *args):
+            future = Future()
+            future.set_exception(BrokenProcessPool("killed"))
+            return future
+
+    monkeypatch.setattr(widgets, "_HISTORIES", {})
+    monkeypatch.setattr(widgets, "_HELPER", Dead())
+    tasks = [("ce", small_config, 9, 300), ("lstsd", small_config, 9, 300)]
+    histories = widgets.train_histories(tasks)
+    assert [h.method.iloc[0] for h in histories] == ["ce", "lstsd"] and widgets._HELPER is None
