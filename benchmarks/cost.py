@@ -148,8 +148,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     methods = list(METHODS) if args.methods == "all" else args.methods.split(",")
     config = config_from(args)  # the dataset's starting point and the flags given
-    configs = {m: config_from(args, m) for m in methods} if args.tuned else config
-    shown = configs[methods[0]] if args.tuned else config
+    configs = {m: config_from(args, m) if args.tuned else config for m in methods}
+    shown = configs[methods[0]]
     data = load_data(shown)
     if args.loss_only:
         print(

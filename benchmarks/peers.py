@@ -123,9 +123,8 @@ def main() -> None:
         "Accuracy: test accuracy at the epoch chosen on validation, mean ± std over the 5 fresh seeds of each "
         "method's tuned setting; **bold**: LSTSD; against it, paired by seed with a 95% interval: ▲ ahead, "
         "▼ behind, ≈ a tie (the interval holds 0). Cost: seconds per training epoch ÷ CE's, methods taking "
-        "turns epoch by epoch, "
-        f"median of {repeats} repeat(s) × {rounds} rounds, each method with its tuned preset; `born_again` "
-        "counts both generations. State: per-sample records or teacher copy.",
+        f"turns epoch by epoch, median of {repeats} repeat(s) × {rounds} rounds, each method with its tuned "
+        "preset; `born_again` counts both generations. State: per-sample records or teacher copy.",
     ]
     write_csv(table, f"{out}_table.csv")
     text = markdown(table, header)

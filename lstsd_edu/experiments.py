@@ -10,9 +10,9 @@ Each dataset has a starting point (`PRESETS`): the data, the model, the epoch bu
 optimiser and LSTSD settings from the toolkit's first sweeps (benchmarks/results/archive: chosen
 on test accuracy, hence superseded). It is the first trial of every method's search. What to
 train with is `preset(dataset, method)`: the starting point with that method's own settings as
-`lstsd-edu tune` chose them, with the same budget for every method and on validation only
-(each method's `tuned`, written from the tuning files; all of them in `TUNED`). The paper's own values are not known to
-us (we hold only its abstract), so none are claimed.
+`lstsd-edu tune` chose them, with the same budget for every method and on validation only (each
+method's `tuned`, written from the tuning files; all of them gathered in `TUNED`). The paper's
+own values are not known to us (we hold only its abstract), so none are claimed.
 
 Long commands survive: `compare` and `sweep` go through `runs.execute`, which with a `store`
 keeps each run on disk as it finishes, skips the runs already there, and turns Ctrl-C into
